@@ -1,0 +1,1 @@
+"""Connector definitions: schema, loader and validator, named hooks, and the YAML catalog."""

@@ -1,0 +1,1 @@
+"""The ``tokenward`` command line."""

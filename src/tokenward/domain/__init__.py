@@ -1,0 +1,1 @@
+"""Entities, value objects and rules of tokenward: pure Python, no web, SQL or HTTP."""

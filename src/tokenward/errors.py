@@ -1,0 +1,121 @@
+"""The one exception tree of tokenward.
+
+::
+
+    TokenwardError
+    ├── ConfigurationError        settings, key file or catalog unusable: the process must not start
+    │   └── CatalogInvalid        connector definitions with every problem listed
+    ├── CryptoError
+    │   └── CredentialCorrupted   a ciphertext failed authentication (tampered, moved, wrong key)
+    ├── StoreError                the database failed (translated from SQLAlchemy at the boundary)
+    └── ServiceError              a use case refused a request; the web layer maps each to a status
+        ├── InvalidRequest        400  validation failures, duplicates (Cyclr answers 400 for both)
+        ├── Unauthenticated       401  no, bad or expired credentials; missing account header
+        ├── Forbidden             403  a token restricted to another account
+        ├── NotFound              404  unknown object, or one that belongs to another account
+        ├── StateConflict         409  the account connector's state forbids the call
+        ├── PayloadTooLarge       413
+        ├── IdempotencyMismatch   422  an Idempotency-Key reused with another body
+        ├── RateLimited           429
+        └── ProviderUnavailable   503
+
+Every ``ServiceError`` carries a human ``message`` (Cyclr's ``Message``) and a stable snake_case
+``code``. Messages never contain secrets.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CatalogInvalid",
+    "ConfigurationError",
+    "CredentialCorrupted",
+    "CryptoError",
+    "Forbidden",
+    "IdempotencyMismatch",
+    "InvalidRequest",
+    "NotFound",
+    "PayloadTooLarge",
+    "ProviderUnavailable",
+    "RateLimited",
+    "ServiceError",
+    "StateConflict",
+    "StoreError",
+    "TokenwardError",
+    "Unauthenticated",
+]
+
+
+class TokenwardError(Exception):
+    """Base of every error tokenward raises on purpose."""
+
+
+class ConfigurationError(TokenwardError):
+    """The configuration cannot work; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class CatalogInvalid(ConfigurationError):
+    """One or more connector definitions are invalid."""
+
+
+class CryptoError(TokenwardError):
+    """A cryptographic operation failed."""
+
+
+class CredentialCorrupted(CryptoError):
+    """A sealed value does not open: tampered, moved to another row, or under an unknown key."""
+
+
+class StoreError(TokenwardError):
+    """The database failed."""
+
+
+class ServiceError(TokenwardError):
+    """A use case refused the request."""
+
+    default_code = "error"
+
+    def __init__(self, message: str, code: str | None = None, *, retry_after: int | None = None):
+        self.message = message
+        self.code = code or self.default_code
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class InvalidRequest(ServiceError):
+    default_code = "invalid_request"
+
+
+class Unauthenticated(ServiceError):
+    default_code = "unauthenticated"
+
+
+class Forbidden(ServiceError):
+    default_code = "forbidden"
+
+
+class NotFound(ServiceError):
+    default_code = "not_found"
+
+
+class StateConflict(ServiceError):
+    default_code = "state_conflict"
+
+
+class PayloadTooLarge(ServiceError):
+    default_code = "payload_too_large"
+
+
+class IdempotencyMismatch(ServiceError):
+    default_code = "idempotency_key_reused"
+
+
+class RateLimited(ServiceError):
+    default_code = "rate_limited"
+
+
+class ProviderUnavailable(ServiceError):
+    default_code = "provider_unavailable"

@@ -1,0 +1,1 @@
+"""OAuth protocol engine: pure request builders and response parsers, one I/O seam."""

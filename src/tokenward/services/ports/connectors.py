@@ -1,0 +1,70 @@
+"""Ports for the application connector library, custom connectors and account connectors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from tokenward.domain.models import (
+    AccountConnector,
+    ApplicationConnector,
+    Credential,
+    Property,
+)
+
+__all__ = [
+    "AccountConnectorRepo",
+    "ApplicationConnectorRepo",
+    "CustomConnectorRepo",
+    "PropertyRepo",
+]
+
+
+class ApplicationConnectorRepo(Protocol):
+    def get(self, connector_id: int) -> ApplicationConnector | None: ...
+    def list(self) -> list[ApplicationConnector]: ...
+    def put(self, entry: ApplicationConnector, now: datetime) -> None: ...
+
+
+class CustomConnectorRepo(Protocol):
+    def list(self) -> list[tuple[int, dict[str, Any]]]: ...
+    def get(self, connector_id: int) -> dict[str, Any] | None: ...
+    def next_id(self) -> int: ...
+    def put(self, connector_id: int, definition: dict[str, Any], now: datetime) -> None: ...
+    def delete(self, connector_id: int) -> bool: ...
+    def version(self) -> str:
+        """A value that changes whenever any custom connector changes (cache invalidation)."""
+        ...
+
+
+class AccountConnectorRepo(Protocol):
+    def add(
+        self,
+        account_pk: int,
+        connector_id: int,
+        authentication_id: str | None,
+        name: str,
+        description: str | None,
+        is_partner_integration: bool,
+        now: datetime,
+    ) -> int: ...
+    def get(self, account_pk: int, account_connector_id: int) -> AccountConnector | None: ...
+    def list(self, account_pk: int) -> list[AccountConnector]: ...
+    def name_taken(self, account_pk: int, name: str, except_id: int | None = None) -> bool: ...
+    def update(self, connector: AccountConnector, now: datetime) -> None: ...
+    def delete(self, account_connector_id: int) -> None: ...
+    def put_credential(self, credential: Credential, now: datetime) -> None: ...
+    def count_using_connector(self, connector_id: int) -> int: ...
+
+
+class PropertyRepo(Protocol):
+    def add(
+        self,
+        account_connector_id: int,
+        name: str,
+        value: str | None,
+        is_sensitive: bool,
+        sealed: str | None,
+    ) -> Property: ...
+    def update(self, prop: Property) -> None: ...
+    def delete(self, property_id: int) -> None: ...

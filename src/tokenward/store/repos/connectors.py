@@ -1,0 +1,371 @@
+"""Application connectors, custom connectors, account connectors, credentials and properties."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tokenward.domain.models import (
+    AccountConnector,
+    ApplicationConnector,
+    AuthState,
+    Credential,
+    Property,
+)
+from tokenward.store.tables import (
+    account_connectors,
+    application_connectors,
+    credentials,
+    custom_connectors,
+    properties,
+)
+
+__all__ = [
+    "SqlAccountConnectorRepo",
+    "SqlApplicationConnectorRepo",
+    "SqlCustomConnectorRepo",
+    "SqlPropertyRepo",
+]
+
+CUSTOM_CONNECTOR_FIRST_ID = 100_000
+
+
+def _upsert(conn: Connection, table: Any, key: str, values: dict[str, Any]) -> None:
+    dialect = conn.dialect.name
+    stmt: Any
+    if dialect == "postgresql":
+        stmt = postgresql.insert(table).values(**values)
+    else:
+        stmt = sqlite.insert(table).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[key], set_={k: v for k, v in values.items() if k != key}
+    )
+    conn.execute(stmt)
+
+
+def _app(row: Any) -> ApplicationConnector:
+    return ApplicationConnector(
+        connector_id=row.connector_id,
+        client_id=row.client_id,
+        client_secret_sealed=row.client_secret_sealed,
+        scopes=tuple(json.loads(row.scopes)) if row.scopes is not None else None,
+        settings=json.loads(row.settings or "{}"),
+        enabled=bool(row.enabled),
+    )
+
+
+class SqlApplicationConnectorRepo:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def get(self, connector_id: int) -> ApplicationConnector | None:
+        row = self._c.execute(
+            select(application_connectors).where(
+                application_connectors.c.connector_id == connector_id
+            )
+        ).first()
+        return _app(row) if row else None
+
+    def list(self) -> list[ApplicationConnector]:
+        query = select(application_connectors).order_by(application_connectors.c.connector_id)
+        return [_app(row) for row in self._c.execute(query)]
+
+    def put(self, entry: ApplicationConnector, now: datetime) -> None:
+        _upsert(
+            self._c,
+            application_connectors,
+            "connector_id",
+            {
+                "connector_id": entry.connector_id,
+                "client_id": entry.client_id,
+                "client_secret_sealed": entry.client_secret_sealed,
+                "scopes": json.dumps(list(entry.scopes)) if entry.scopes is not None else None,
+                "settings": json.dumps(entry.settings),
+                "enabled": entry.enabled,
+                "updated_utc": now,
+            },
+        )
+
+
+class SqlCustomConnectorRepo:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def list(self) -> list[tuple[int, dict[str, Any]]]:
+        query = select(custom_connectors).order_by(custom_connectors.c.id)
+        return [(row.id, json.loads(row.definition)) for row in self._c.execute(query)]
+
+    def get(self, connector_id: int) -> dict[str, Any] | None:
+        row = self._c.execute(
+            select(custom_connectors).where(custom_connectors.c.id == connector_id)
+        ).first()
+        return json.loads(row.definition) if row else None
+
+    def next_id(self) -> int:
+        current = self._c.execute(select(func.max(custom_connectors.c.id))).scalar()
+        return max(int(current or 0) + 1, CUSTOM_CONNECTOR_FIRST_ID)
+
+    def put(self, connector_id: int, definition: dict[str, Any], now: datetime) -> None:
+        exists = self.get(connector_id) is not None
+        if exists:
+            self._c.execute(
+                update(custom_connectors)
+                .where(custom_connectors.c.id == connector_id)
+                .values(definition=json.dumps(definition), updated_utc=now)
+            )
+        else:
+            self._c.execute(
+                insert(custom_connectors).values(
+                    id=connector_id,
+                    definition=json.dumps(definition),
+                    created_utc=now,
+                    updated_utc=now,
+                )
+            )
+
+    def delete(self, connector_id: int) -> bool:
+        result = self._c.execute(
+            delete(custom_connectors).where(custom_connectors.c.id == connector_id)
+        )
+        return result.rowcount == 1
+
+    def version(self) -> str:
+        row = self._c.execute(
+            select(
+                func.count(),
+                func.max(custom_connectors.c.updated_utc),
+                func.sum(custom_connectors.c.id),
+            )
+        ).first()
+        return repr(tuple(row)) if row else "()"
+
+
+def _credential(row: Any) -> Credential | None:
+    if row.state is None:
+        return None
+    return Credential(
+        account_connector_id=row.id,
+        state=AuthState(row.state),
+        version=int(row.version),
+        secret_sealed=row.secret_sealed,
+        masked=row.masked,
+        expires_utc=row.expires_utc,
+        refresh_expires_utc=row.refresh_expires_utc,
+        last_refreshed_utc=row.last_refreshed_utc,
+        error_code=row.error_code,
+        error_message=row.error_message,
+    )
+
+
+def _property(row: Any) -> Property:
+    return Property(
+        id=row.id,
+        account_connector_id=row.account_connector_id,
+        name=row.name,
+        value=row.value,
+        is_sensitive=bool(row.is_sensitive),
+        sealed=row.value_sealed,
+    )
+
+
+_AC_COLUMNS = [
+    *account_connectors.c,
+    credentials.c.state,
+    credentials.c.version,
+    credentials.c.secret_sealed,
+    credentials.c.masked,
+    credentials.c.expires_utc,
+    credentials.c.refresh_expires_utc,
+    credentials.c.last_refreshed_utc,
+    credentials.c.error_code,
+    credentials.c.error_message,
+]
+
+
+class SqlAccountConnectorRepo:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def add(
+        self,
+        account_pk: int,
+        connector_id: int,
+        authentication_id: str | None,
+        name: str,
+        description: str | None,
+        is_partner_integration: bool,
+        now: datetime,
+    ) -> int:
+        pk = self._c.execute(
+            insert(account_connectors).values(
+                account_pk=account_pk,
+                connector_id=connector_id,
+                authentication_id=authentication_id,
+                name=name,
+                description=description,
+                is_partner_integration=is_partner_integration,
+                created_utc=now,
+                updated_utc=now,
+            )
+        ).inserted_primary_key
+        assert pk is not None
+        return int(pk[0])
+
+    def _select(self) -> Any:
+        return select(*_AC_COLUMNS).select_from(
+            account_connectors.outerjoin(
+                credentials, credentials.c.account_connector_id == account_connectors.c.id
+            )
+        )
+
+    def _load(self, rows: list[Any]) -> list[AccountConnector]:
+        ids = [row.id for row in rows]
+        props: dict[int, list[Property]] = {i: [] for i in ids}
+        if ids:
+            query = (
+                select(properties)
+                .where(properties.c.account_connector_id.in_(ids))
+                .order_by(properties.c.id)
+            )
+            for prow in self._c.execute(query):
+                props[prow.account_connector_id].append(_property(prow))
+        return [
+            AccountConnector(
+                id=row.id,
+                account_pk=row.account_pk,
+                connector_id=row.connector_id,
+                authentication_id=row.authentication_id,
+                name=row.name,
+                description=row.description,
+                is_partner_integration=bool(row.is_partner_integration),
+                created_utc=row.created_utc,
+                properties=tuple(props[row.id]),
+                credential=_credential(row),
+            )
+            for row in rows
+        ]
+
+    def get(self, account_pk: int, account_connector_id: int) -> AccountConnector | None:
+        rows = list(
+            self._c.execute(
+                self._select().where(
+                    account_connectors.c.id == account_connector_id,
+                    account_connectors.c.account_pk == account_pk,
+                )
+            )
+        )
+        loaded = self._load(rows)
+        return loaded[0] if loaded else None
+
+    def list(self, account_pk: int) -> list[AccountConnector]:
+        query = (
+            self._select()
+            .where(account_connectors.c.account_pk == account_pk)
+            .order_by(account_connectors.c.id)
+        )
+        return self._load(list(self._c.execute(query)))
+
+    def name_taken(self, account_pk: int, name: str, except_id: int | None = None) -> bool:
+        query = select(account_connectors.c.id).where(
+            account_connectors.c.account_pk == account_pk, account_connectors.c.name == name
+        )
+        if except_id is not None:
+            query = query.where(account_connectors.c.id != except_id)
+        return self._c.execute(query).first() is not None
+
+    def update(self, connector: AccountConnector, now: datetime) -> None:
+        self._c.execute(
+            update(account_connectors)
+            .where(account_connectors.c.id == connector.id)
+            .values(
+                name=connector.name,
+                description=connector.description,
+                authentication_id=connector.authentication_id,
+                is_partner_integration=connector.is_partner_integration,
+                updated_utc=now,
+            )
+        )
+
+    def delete(self, account_connector_id: int) -> None:
+        self._c.execute(
+            delete(account_connectors).where(account_connectors.c.id == account_connector_id)
+        )
+
+    def put_credential(self, credential: Credential, now: datetime) -> None:
+        _upsert(
+            self._c,
+            credentials,
+            "account_connector_id",
+            {
+                "account_connector_id": credential.account_connector_id,
+                "state": credential.state.value,
+                "version": credential.version,
+                "secret_sealed": credential.secret_sealed,
+                "masked": credential.masked,
+                "expires_utc": credential.expires_utc,
+                "refresh_expires_utc": credential.refresh_expires_utc,
+                "last_refreshed_utc": credential.last_refreshed_utc,
+                "error_code": credential.error_code,
+                "error_message": credential.error_message,
+                "updated_utc": now,
+            },
+        )
+
+    def count_using_connector(self, connector_id: int) -> int:
+        query = (
+            select(func.count())
+            .select_from(account_connectors)
+            .where(account_connectors.c.connector_id == connector_id)
+        )
+        return int(self._c.execute(query).scalar_one())
+
+
+class SqlPropertyRepo:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def add(
+        self,
+        account_connector_id: int,
+        name: str,
+        value: str | None,
+        is_sensitive: bool,
+        sealed: str | None,
+    ) -> Property:
+        pk = self._c.execute(
+            insert(properties).values(
+                account_connector_id=account_connector_id,
+                name=name,
+                value=value,
+                value_sealed=sealed,
+                is_sensitive=is_sensitive,
+            )
+        ).inserted_primary_key
+        assert pk is not None
+        return Property(
+            id=int(pk[0]),
+            account_connector_id=account_connector_id,
+            name=name,
+            value=value,
+            is_sensitive=is_sensitive,
+            sealed=sealed,
+        )
+
+    def update(self, prop: Property) -> None:
+        self._c.execute(
+            update(properties)
+            .where(properties.c.id == prop.id)
+            .values(
+                name=prop.name,
+                value=prop.value,
+                value_sealed=prop.sealed,
+                is_sensitive=prop.is_sensitive,
+            )
+        )
+
+    def delete(self, property_id: int) -> None:
+        self._c.execute(delete(properties).where(properties.c.id == property_id))

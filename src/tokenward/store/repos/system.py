@@ -1,0 +1,156 @@
+"""Partner settings, idempotency records, the audit log and store metadata."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from tokenward.domain.models import PartnerSettings
+from tokenward.services.ports.system import AuditEntry, IdempotencyRecord
+from tokenward.store.repos.connectors import _upsert
+from tokenward.store.tables import audit_log, idempotency_keys, meta, partner_settings
+
+__all__ = ["SqlAuditRepo", "SqlIdempotencyRepo", "SqlMetaRepo", "SqlPartnerRepo"]
+
+
+class SqlPartnerRepo:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def get(self) -> PartnerSettings:
+        row = self._c.execute(select(partner_settings).where(partner_settings.c.id == 1)).first()
+        if row is None:
+            return PartnerSettings()
+        return PartnerSettings(
+            allowed_target_origins=tuple(json.loads(row.allowed_target_origins)),
+            webhook_url=row.webhook_url,
+            webhook_secret_sealed=row.webhook_secret_sealed,
+            api_token_lifetime_seconds=row.api_token_lifetime_seconds,
+            signin_token_lifetime_seconds=row.signin_token_lifetime_seconds,
+            reveal_partner_auth_value=bool(row.reveal_partner_auth_value),
+        )
+
+    def put(self, settings: PartnerSettings, now: datetime) -> None:
+        _upsert(
+            self._c,
+            partner_settings,
+            "id",
+            {
+                "id": 1,
+                "allowed_target_origins": json.dumps(list(settings.allowed_target_origins)),
+                "webhook_url": settings.webhook_url,
+                "webhook_secret_sealed": settings.webhook_secret_sealed,
+                "api_token_lifetime_seconds": settings.api_token_lifetime_seconds,
+                "signin_token_lifetime_seconds": settings.signin_token_lifetime_seconds,
+                "reveal_partner_auth_value": settings.reveal_partner_auth_value,
+                "updated_utc": now,
+            },
+        )
+
+
+class SqlIdempotencyRepo:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def reserve(self, scope: str, key: str, request_hash: str, now: datetime) -> bool:
+        try:
+            with self._c.begin_nested():
+                self._c.execute(
+                    insert(idempotency_keys).values(
+                        scope=scope, key=key, request_hash=request_hash, created_utc=now
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def get(self, scope: str, key: str) -> IdempotencyRecord | None:
+        row = self._c.execute(
+            select(idempotency_keys).where(
+                idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
+            )
+        ).first()
+        if row is None:
+            return None
+        return IdempotencyRecord(
+            request_hash=row.request_hash,
+            status_code=row.status_code,
+            response=row.response_sealed,
+            created_utc=row.created_utc,
+        )
+
+    def complete(self, scope: str, key: str, status_code: int, response: str) -> None:
+        self._c.execute(
+            update(idempotency_keys)
+            .where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
+            .values(status_code=status_code, response_sealed=response)
+        )
+
+    def release(self, scope: str, key: str) -> None:
+        self._c.execute(
+            delete(idempotency_keys).where(
+                idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
+            )
+        )
+
+    def purge(self, before: datetime) -> int:
+        result = self._c.execute(
+            delete(idempotency_keys).where(idempotency_keys.c.created_utc < before)
+        )
+        return int(result.rowcount)
+
+
+def _entry(row: Any) -> AuditEntry:
+    return AuditEntry(
+        at_utc=row.at_utc,
+        actor=row.actor,
+        action=row.action,
+        account_id=row.account_id,
+        account_connector_id=row.account_connector_id,
+        detail=row.detail,
+    )
+
+
+class SqlAuditRepo:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def add(self, entries: list[AuditEntry]) -> None:
+        if entries:
+            self._c.execute(
+                insert(audit_log),
+                [
+                    {
+                        "at_utc": e.at_utc,
+                        "actor": e.actor,
+                        "action": e.action,
+                        "account_id": e.account_id,
+                        "account_connector_id": e.account_connector_id,
+                        "detail": e.detail,
+                    }
+                    for e in entries
+                ],
+            )
+
+    def list(self, limit: int = 100) -> list[AuditEntry]:
+        query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+        return [_entry(row) for row in self._c.execute(query)]
+
+    def purge(self, before: datetime) -> int:
+        return int(self._c.execute(delete(audit_log).where(audit_log.c.at_utc < before)).rowcount)
+
+
+class SqlMetaRepo:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def get(self, name: str) -> str | None:
+        row = self._c.execute(select(meta.c.value).where(meta.c.name == name)).first()
+        return str(row[0]) if row else None
+
+    def put(self, name: str, value: str) -> None:
+        _upsert(self._c, meta, "name", {"name": name, "value": value})

@@ -1,0 +1,1 @@
+"""Helpers for testing integrations with tokenward: the provider double, a fake clock."""

@@ -1,0 +1,115 @@
+"""The app factory: ``create_app(settings)`` builds a FastAPI app whose lifespan opens the runtime.
+
+Nothing is created at import time; tests and ``tokenward serve`` call the factory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from prometheus_client import CollectorRegistry
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from tokenward import __version__
+from tokenward.clock import Clock
+from tokenward.runtime import Runtime, open_runtime
+from tokenward.settings import Settings
+from tokenward.web.api import routers
+from tokenward.web.deps import PrincipalCache
+from tokenward.web.errors import install_error_handlers
+from tokenward.web.middleware import (
+    AccessLogMiddleware,
+    BodyLimitMiddleware,
+    IdempotencyMiddleware,
+    SecurityHeadersMiddleware,
+)
+from tokenward.web.responses import documented_models
+
+__all__ = ["create_app"]
+
+DESCRIPTION = """Connector authentication for embedded integrations.
+
+The partner API follows Cyclr's public REST API v1.0: PascalCase fields bound case-insensitively,
+200 on success, errors as `{"Message", "Code"}`. Get a bearer token from `POST /oauth/token`;
+account-level calls also need `X-Cyclr-Account: {account Id}`."""
+
+
+def create_app(
+    settings: Settings,
+    *,
+    runtime: Runtime | None = None,
+    clock: Clock | None = None,
+    migrate: bool = False,
+) -> FastAPI:
+    """Build the app. Pass ``runtime`` to share one (tests); otherwise the lifespan opens it."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = runtime is None
+        rt = runtime or open_runtime(settings, migrate=migrate, clock=clock)
+        app.state.runtime = rt
+        app.state.ctx = rt.ctx
+        try:
+            yield
+        finally:
+            if owned:
+                rt.close()
+
+    app = FastAPI(
+        title="tokenward",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.principal_cache = PrincipalCache()
+    app.state.metrics = CollectorRegistry()
+    if runtime is not None:
+        app.state.runtime = runtime
+        app.state.ctx = runtime.ctx
+    install_error_handlers(app)
+    for router in routers():
+        app.include_router(router)
+    _install_openapi(app)
+
+    def ctx() -> Any:
+        return app.state.ctx
+
+    app.add_middleware(IdempotencyMiddleware, ctx=ctx)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    if settings.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    app.add_middleware(AccessLogMiddleware, registry=app.state.metrics)
+    app.add_middleware(SecurityHeadersMiddleware)
+    return app
+
+
+def _install_openapi(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {})
+        schemas = components.setdefault("schemas", {})
+        for name, model in documented_models().items():
+            doc = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for def_name, definition in doc.pop("$defs", {}).items():
+                schemas.setdefault(def_name, definition)
+            schemas[name] = doc
+        components.setdefault("securitySchemes", {})["bearer"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A token from POST /oauth/token",
+        }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,48 @@
+"""Reading request bodies: strict JSON first, then the lenient reader; bound case-insensitively."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+
+from tokenward.domain.binding import describe_errors
+from tokenward.domain.lenient_json import LenientJSONError, loads
+from tokenward.errors import InvalidRequest
+
+__all__ = ["bind", "read_body", "read_model"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def read_body(request: Request) -> Any:
+    """The parsed body, or None when there is none (Cyclr clients post empty bodies)."""
+    raw = await request.body()
+    if not raw.strip():
+        return None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidRequest("The request body is not UTF-8 text.", "invalid_body") from None
+    try:
+        return loads(text)
+    except LenientJSONError as exc:
+        raise InvalidRequest(
+            f"The request body is not valid JSON: {exc}.", "invalid_json"
+        ) from None
+
+
+def bind(model: type[M], data: Any) -> M:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InvalidRequest("The request body must be a JSON object.", "invalid_body")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest(describe_errors(exc), "invalid_field") from None
+
+
+async def read_model(request: Request, model: type[M]) -> M:
+    return bind(model, await read_body(request))

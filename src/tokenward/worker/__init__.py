@@ -1,0 +1,1 @@
+"""Background work inside `serve`: the credential refresher and the webhook dispatcher."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tokenward.catalog.registry import Catalog
 from tokenward.clock import Clock, SystemClock
 from tokenward.crypto.aead import Sealer
 from tokenward.services.audit import AuditTrail
@@ -16,6 +17,7 @@ __all__ = ["Principal", "ServiceContext"]
 class ServiceContext:
     db: Database
     sealer: Sealer
+    catalog: Catalog = field(default_factory=Catalog)  # the YAML catalog; see services.catalog
     clock: Clock = field(default_factory=SystemClock)
     audit: AuditTrail = field(default_factory=lambda: AuditTrail(None))
     api_token_lifetime_seconds: int = 14 * 24 * 3600

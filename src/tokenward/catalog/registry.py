@@ -50,6 +50,18 @@ class Catalog:
         """A method by integer Id or MethodUniqueIdentifier, with its connector."""
         return self._methods.get(ref.strip().lower())
 
+    def search(self, query: str | None = None, category: str | None = None) -> list[Connector]:
+        """Connectors whose Name or Description contains ``query`` and that are in ``category``
+        (both case-insensitive; ``None`` or blank matches everything), in Id order."""
+        needle = (query or "").strip().lower()
+        wanted = (category or "").strip().lower()
+        return [
+            c
+            for c in self._by_id.values()
+            if (not needle or needle in c.Name.lower() or needle in (c.Description or "").lower())
+            and (not wanted or wanted in (item.lower() for item in c.Categories))
+        ]
+
     def merged(self, extra: Iterable[Connector]) -> Catalog:
         """This catalog plus ``extra`` (custom connectors)."""
         return Catalog([*self._by_id.values(), *extra])

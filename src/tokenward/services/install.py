@@ -1,0 +1,112 @@
+"""Installing a connector into an account (``POST /v1.0/connectors/{id or name}/install``).
+
+Decisions (docs/account-connectors.md):
+
+- ``{ref}`` of digits is a connector Id, anything else a Name; a name with several versions
+  installs the highest version (``catalog.resolve_connector``).
+- A ``Draft`` connector is refused with Cyclr's text.
+- ``Name`` defaults to the connector's name; when that is taken in the account the first free
+  ``"Name (2)"``, ``"Name (3)"``… is used. An explicit ``Name`` that is taken is Cyclr's 400.
+- ``AuthenticationId`` picks the authentication method (default: the connector's first); the
+  account connector records the method it got.
+- Everything — account connector, properties, credential, audit — is written in one
+  transaction after every input has been validated, so a refused install stores nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tokenward.catalog.schema import Connector
+from tokenward.domain.models import Account
+from tokenward.errors import InvalidRequest
+from tokenward.services.account_connectors import (
+    AccountConnectorView,
+    parse_optional_auth_value,
+    valid_description,
+    valid_name,
+    view_of,
+)
+from tokenward.services.accounts import resolve_account_tx
+from tokenward.services.auth_values import authentication_entry, store_auth_value
+from tokenward.services.catalog import resolve_connector
+from tokenward.services.context import Principal, ServiceContext
+from tokenward.services.ports import Tx
+from tokenward.services.ports.system import AuditEntry
+from tokenward.services.property_rules import PropertyInput, put_properties, validate_properties
+
+__all__ = ["InstallRequest", "install"]
+
+MAX_NAME_SUFFIX = 1000
+
+
+@dataclass(frozen=True)
+class InstallRequest:
+    name: str | None = None
+    description: str | None = None
+    authentication_id: str | None = None
+    auth_value: str | None = None
+    properties: tuple[PropertyInput, ...] = ()
+    is_partner_integration: bool | None = None
+
+
+def _check_installable(connector: Connector) -> None:
+    if connector.Status.strip().lower() == "draft":
+        raise InvalidRequest(
+            f"Connector {connector.Id} is a draft and cannot be installed.", "connector_draft"
+        )
+
+
+def _install_name(tx: Tx, account: Account, connector: Connector, name: str | None) -> str:
+    if name is not None and name.strip():
+        name = valid_name(name)
+        if tx.account_connectors.name_taken(account.pk, name):
+            raise InvalidRequest(f"Account connector name '{name}' is in use.", "name_in_use")
+        return name
+    base = valid_name(connector.Name)
+    for n in range(1, MAX_NAME_SUFFIX):
+        candidate = base if n == 1 else f"{base} ({n})"
+        if not tx.account_connectors.name_taken(account.pk, candidate):
+            return candidate
+    raise InvalidRequest(
+        f"Too many account connectors are named '{base}'; give a Name.", "name_in_use"
+    )
+
+
+def install(
+    ctx: ServiceContext,
+    principal: Principal,
+    header: str | None,
+    ref: str,
+    request: InstallRequest,
+) -> AccountConnectorView:
+    with ctx.db.write() as tx:
+        account = resolve_account_tx(tx, principal, header)
+        connector = resolve_connector(ctx, tx, ref)
+        _check_installable(connector)
+        entry = authentication_entry(connector, request.authentication_id)
+        parsed = parse_optional_auth_value(entry.AuthType, request.auth_value)
+        resolved = validate_properties(connector, request.properties)
+        description = valid_description(request.description)
+        name = _install_name(tx, account, connector, request.name)
+        now = ctx.clock.now()
+        ac_id = tx.account_connectors.add(
+            account.pk,
+            connector.Id,
+            str(entry.Id),
+            name,
+            description,
+            bool(request.is_partner_integration),
+            now,
+        )
+        put_properties(ctx, tx, ac_id, (), resolved)
+        tx.audit.add(
+            [AuditEntry(now, principal.actor, "accountconnector.install", account.id, ac_id)]
+        )
+        item = tx.account_connectors.get(account.pk, ac_id)
+        assert item is not None
+        if parsed is not None:
+            store_auth_value(ctx, tx, item, parsed, principal, account.id)
+            item = tx.account_connectors.get(account.pk, ac_id)
+            assert item is not None
+        return view_of(ctx, tx, principal, account, item)

@@ -1,0 +1,135 @@
+"""Account connectors (``/v1.0/account/connectors``): list, get, partial update, delete,
+de-authenticate. Account-level: ``X-Cyclr-Account`` is required."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi.responses import Response
+
+from tokenward.domain.paging import PageRequest
+from tokenward.services import account_connectors as svc
+from tokenward.services.context import Principal
+from tokenward.web.api import ac_present as present
+from tokenward.web.api.ac_schemas import AccountConnectorIn, AccountConnectorOut, as_id
+from tokenward.web.api.schemas import MessageOut
+from tokenward.web.body import read_model
+from tokenward.web.deps import (
+    account_header,
+    context,
+    page_headers,
+    paging,
+    principal,
+    run,
+    run_read,
+)
+from tokenward.web.responses import body_doc, errors, ok
+
+__all__ = ["AccountConnectorId", "router"]
+
+router = APIRouter(prefix="/v1.0/account/connectors", tags=["account connectors"])
+
+
+AccountConnectorPath = Path(..., description="the account connector Id", max_length=40)
+AccountHeader = Header(
+    None,
+    alias="X-Cyclr-Account",
+    max_length=200,
+    description="the account's Id; required on account-level calls (missing → 401)",
+)
+
+
+async def _ac_id(account_connector_id: str = AccountConnectorPath) -> int:
+    return as_id(account_connector_id)
+
+
+AccountConnectorId = Depends(_ac_id)
+Caller = Depends(principal)
+Account = Depends(account_header)
+
+
+@router.get(
+    "",
+    summary="List the account's connectors",
+    responses={**errors(), 200: {"model": list[AccountConnectorOut]}},
+)
+async def list_account_connectors(
+    request: Request,
+    page: PageRequest = Depends(paging),
+    caller: Principal = Caller,
+    account: str | None = Account,
+) -> Response:
+    found = await run(svc.list_account_connectors, context(request), caller, account, page)
+    items = [present.account_connector(v) for v in found.items]
+    return ok(items, page_headers(found.total, found.total_pages))
+
+
+@router.get(
+    "/{account_connector_id}",
+    summary="Get an account connector",
+    responses={**errors(409), 200: {"model": AccountConnectorOut}},
+)
+async def get_account_connector(
+    request: Request,
+    account_connector_id: str = AccountConnectorPath,
+    account: str | None = AccountHeader,
+    caller: Principal = Caller,
+) -> Response:
+    # The partner API's hottest call: plain parameters rather than sub-dependencies, and an
+    # inline read on SQLite (see run_read); docs/benchmarks.md has the numbers.
+    view = await run_read(
+        request,
+        svc.get_account_connector,
+        context(request),
+        caller,
+        account,
+        as_id(account_connector_id),
+    )
+    return ok(present.account_connector(view))
+
+
+@router.put(
+    "/{account_connector_id}",
+    summary="Update an account connector (partial: Name, Description, AuthValue, …)",
+    openapi_extra=body_doc(AccountConnectorIn),
+    responses={**errors(409), 200: {"model": AccountConnectorOut}},
+)
+async def update_account_connector(
+    request: Request,
+    ac_id: int = AccountConnectorId,
+    caller: Principal = Caller,
+    account: str | None = Account,
+) -> Response:
+    changes = (await read_model(request, AccountConnectorIn)).to_changes()
+    ctx = context(request)
+    view = await run(svc.update_account_connector, ctx, caller, account, ac_id, changes)
+    return ok(present.account_connector(view))
+
+
+@router.delete(
+    "/{account_connector_id}",
+    summary="Delete an account connector",
+    responses={**errors(), 200: {"model": MessageOut}},
+)
+async def delete_account_connector(
+    request: Request,
+    ac_id: int = AccountConnectorId,
+    caller: Principal = Caller,
+    account: str | None = Account,
+) -> Response:
+    name = await run(svc.delete_account_connector, context(request), caller, account, ac_id)
+    return ok({"Message": f"Connector '{name}' successfully deleted."})
+
+
+@router.put(
+    "/{account_connector_id}/deauthenticate",
+    summary="Drop the account connector's credentials",
+    responses={**errors(), 200: {"model": MessageOut}},
+)
+async def deauthenticate(
+    request: Request,
+    ac_id: int = AccountConnectorId,
+    caller: Principal = Caller,
+    account: str | None = Account,
+) -> Response:
+    name = await run(svc.deauthenticate, context(request), caller, account, ac_id)
+    return ok({"Message": f"Connector '{name}' successfully de-authenticated."})

@@ -89,19 +89,10 @@ def _seed(base: str, env: dict[str, str], cwd: str) -> tuple[str, dict[str, str]
     install = json.dumps(
         {
             "AuthValue": "bench-api-key-value",
-            "Properties": [
-                {"Name": "BaseUrl", "Value": "https://api.example.com"},
-                {"Name": "HeaderName", "Value": "X-API-Key"},
-            ],
+            "Properties": [{"Name": "BaseUrl", "Value": "https://api.example.com"}],
         }
     )
-    installed = _call(
-        base,
-        "POST",
-        "/v1.0/connectors/Generic API Key/install".replace(" ", "%20"),
-        acct,
-        install.encode(),
-    )
+    installed = _call(base, "POST", "/v1.0/connectors/1002/install", acct, install.encode())
     return f"/v1.0/account/connectors/{installed['Id']}", acct
 
 

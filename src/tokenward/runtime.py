@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, inspect
 
+from tokenward.catalog.loader import load_catalog
 from tokenward.clock import Clock, SystemClock
 from tokenward.crypto.aead import Sealer
 from tokenward.crypto.fields import key_check_aad
@@ -49,7 +50,7 @@ class Runtime:
 
     def close(self) -> None:
         self.ctx.audit.flush()
-        self.engine.dispose()
+        self.db.dispose()
 
 
 def _embedded_key_file(settings: Settings) -> Path:
@@ -84,7 +85,8 @@ def resolve_keys(settings: Settings, *, create: bool) -> tuple[KeySource, bool]:
                 "the key file from your backup (a new key cannot open existing secrets)"
             )
         raise ConfigurationError(f"key file {path} does not exist")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # The folder holds the database and the key: nobody else may even list it.
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     ring = new_keyring()
     write_key_file(path, ring)
     return KeySource(ring, path), True
@@ -116,6 +118,9 @@ def open_runtime(
     clock: Clock | None = None,
 ) -> Runtime:
     """Everything a process needs; raises ConfigurationError instead of starting half-right."""
+    # The catalog first: a bad one (CatalogInvalid, every problem listed) stops the start
+    # before anything is created.
+    catalog = load_catalog(settings.catalog_dirs, allow_insecure_http=settings.allow_insecure_http)
     keys, generated = resolve_keys(settings, create=create_keys)
     engine = make_engine(
         settings.resolved_database_url(), busy_timeout_ms=settings.sqlite_busy_timeout_ms
@@ -137,11 +142,13 @@ def open_runtime(
     ctx = ServiceContext(
         db=db,
         sealer=sealer,
+        catalog=catalog,
         clock=clock or SystemClock(),
         audit=AuditTrail(db),
         api_token_lifetime_seconds=settings.api_token_lifetime_seconds,
         signin_token_lifetime_seconds=settings.signin_token_lifetime_seconds,
         allowed_target_origins=tuple(settings.allowed_target_origins),
+        allow_insecure_http=settings.allow_insecure_http,
     )
     return Runtime(settings=settings, engine=engine, db=db, keys=keys, ctx=ctx)
 

@@ -109,3 +109,31 @@ def test_l03_bearer_in_query_string_is_refused(client: TestClient, token: str) -
     """The partner key is accepted only in the Authorization header."""
     response = client.get(f"/v1.0/accounts?access_token={token}")
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "body", ['{"Name": "a\\u0000b"}', '{"Name": "\\ud800"}', '{"Na\\u0000me": "x"}']
+)
+def test_unstorable_text_in_bodies_is_400(
+    client: TestClient, auth: dict[str, str], body: str
+) -> None:
+    """NUL and lone surrogates fit no database column: 400, nothing stored, on both backends."""
+    response = client.post(
+        "/v1.0/accounts", content=body, headers={**auth, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["Code"] == "invalid_text"
+    assert client.get("/v1.0/accounts", headers=auth).json() == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1.0/accounts/a%00b", "/v1.0/accounts?orderBy=%ED%A0%80", "/v1.0/accounts?orderBy=%00"],
+)
+def test_unstorable_text_in_urls_is_400(
+    client: TestClient, auth: dict[str, str], path: str
+) -> None:
+    """The same characters in a path or query string are refused before any lookup."""
+    response = client.get(path, headers=auth)
+    assert response.status_code == 400
+    assert response.json()["Code"] == "invalid_text"

@@ -13,7 +13,9 @@ from typing import Annotated
 
 import typer
 
-from tokenward.errors import ConfigurationError, TokenwardError
+from tokenward.cli.catalog import catalog_app
+from tokenward.cli.keys import keys_app
+from tokenward.errors import CatalogInvalid, ConfigurationError, TokenwardError
 from tokenward.logging import configure_logging
 from tokenward.settings import Settings, load_settings
 
@@ -27,9 +29,9 @@ app = typer.Typer(
 apiclient_app = typer.Typer(
     help="Partner API clients (ClientId/ClientSecret).", no_args_is_help=True
 )
-keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
 app.add_typer(apiclient_app, name="apiclient")
 app.add_typer(keys_app, name="keys")
+app.add_typer(catalog_app, name="catalog")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -49,6 +51,8 @@ def _runtime(settings: Settings, *, migrate: bool = False, create_keys: bool = F
 
     try:
         return open_runtime(settings, migrate=migrate, create_keys=create_keys)
+    except CatalogInvalid as exc:  # one line per problem
+        raise _fail("invalid connector catalog:\n  " + "\n  ".join(exc.problems)) from None
     except TokenwardError as exc:
         raise _fail(str(exc)) from None
 
@@ -73,7 +77,7 @@ def serve(
             "key file; back up both)",
             err=True,
         )
-    application = create_app(settings, runtime=runtime)
+    application = create_app(settings, runtime=runtime, housekeeping=True)
     typer.echo(
         f"tokenward: serving on http://{host}:{port} (service URL {settings.service_url})", err=True
     )
@@ -84,8 +88,7 @@ def serve(
             port=port,
             log_config=None,
             access_log=False,
-            proxy_headers=bool(settings.trusted_proxies),
-            forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
+            proxy_headers=False,  # the app applies TOKENWARD_TRUSTED_PROXIES itself
         )
     finally:
         runtime.close()
@@ -176,3 +179,7 @@ def main() -> None:
 
 
 _ = Path  # imported for commands added by other modules
+
+
+if __name__ == "__main__":
+    main()

@@ -17,7 +17,10 @@ from tokenward.services.ports import Tx
 __all__ = [
     "AccountChanges",
     "IssuedSignInToken",
+    "account_header_id",
+    "account_not_found",
     "add_user",
+    "check_access",
     "create_account",
     "create_signin_token",
     "delete_account",
@@ -27,6 +30,7 @@ __all__ = [
     "list_users",
     "require_account",
     "resolve_account",
+    "resolve_account_tx",
     "set_password",
     "update_account",
 ]
@@ -104,10 +108,14 @@ def list_accounts(ctx: ServiceContext, page: PageRequest) -> Page[Account]:
         return tx.accounts.list(page)
 
 
+def account_not_found(account_id: str) -> NotFound:
+    return NotFound(f"Account '{account_id}' not found.", "account_not_found")
+
+
 def require_account(tx: Tx, account_id: str) -> Account:
     account = tx.accounts.get(account_id)
     if account is None:
-        raise NotFound(f"Account '{account_id}' not found.", "account_not_found")
+        raise account_not_found(account_id)
     return account
 
 
@@ -138,18 +146,32 @@ def delete_account(ctx: ServiceContext, account_id: str) -> None:
         tx.accounts.delete(require_account(tx, account_id).pk)
 
 
-def resolve_account(ctx: ServiceContext, principal: Principal, header: str | None) -> Account:
-    """The account of an account-level call (``X-Cyclr-Account``): 401, 404 or 403 rules."""
+def account_header_id(header: str | None) -> str:
+    """The account Id named by ``X-Cyclr-Account``; a missing header is a 401."""
     if not header or not header.strip():
         raise Unauthenticated(
             "The X-Cyclr-Account header is required for account-level calls.",
             "account_header_missing",
         )
-    with ctx.db.read() as tx:
-        account = require_account(tx, header.strip())
+    return header.strip()
+
+
+def check_access(principal: Principal, account: Account) -> Account:
+    """A token restricted to another account gets a 403."""
     if principal.account_id is not None and principal.account_id != account.id:
         raise Forbidden("This token is restricted to another account.", "account_forbidden")
     return account
+
+
+def resolve_account(ctx: ServiceContext, principal: Principal, header: str | None) -> Account:
+    """The account of an account-level call (``X-Cyclr-Account``): 401, 404 or 403 rules."""
+    with ctx.db.read() as tx:
+        return resolve_account_tx(tx, principal, header)
+
+
+def resolve_account_tx(tx: Tx, principal: Principal, header: str | None) -> Account:
+    """:func:`resolve_account` inside the caller's transaction (same 401, 404, 403 rules)."""
+    return check_access(principal, require_account(tx, account_header_id(header)))
 
 
 def _valid_username(username: str | None) -> str:

@@ -23,6 +23,7 @@ class ServiceContext:
     api_token_lifetime_seconds: int = 14 * 24 * 3600
     signin_token_lifetime_seconds: int = 300
     allowed_target_origins: tuple[str, ...] = ()  # from settings; unioned with the database's
+    allow_insecure_http: bool = False  # http:// on loopback (development, tests)
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
+from tokenward.errors import StoreError
 from tokenward.store.engine import transaction
 from tokenward.store.repos.accounts import SqlAccountRepo, SqlSignInTokenRepo, SqlUserRepo
 from tokenward.store.repos.clients import SqlApiClientRepo, SqlApiTokenRepo
@@ -89,6 +92,12 @@ class SqlTx:
 class SqlDatabase:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # SQLite reads keep one connection per thread: checking a connection out of the pool and
+        # back costs more than the reads themselves on an embedded database.
+        self._reuse_readers = engine.dialect.name == "sqlite"
+        self._local = threading.local()
+        self._readers: list[Connection] = []
+        self._readers_lock = threading.Lock()
 
     @property
     def backend(self) -> str:
@@ -96,13 +105,46 @@ class SqlDatabase:
 
     @contextmanager
     def read(self) -> Iterator[SqlTx]:
-        with transaction(self.engine, write=False) as conn:
-            yield SqlTx(conn)
+        if not self._reuse_readers:
+            with transaction(self.engine, write=False) as conn:
+                yield SqlTx(conn)
+            return
+        conn = self._reader()
+        try:
+            with conn.begin():
+                yield SqlTx(conn)
+        except SQLAlchemyError as exc:
+            self._drop_reader(conn)
+            raise StoreError(f"database error: {type(exc).__name__}") from exc
 
     @contextmanager
     def write(self) -> Iterator[SqlTx]:
         with transaction(self.engine, write=True) as conn:
             yield SqlTx(conn)
 
+    def _reader(self) -> Connection:
+        conn: Connection | None = getattr(self._local, "reader", None)
+        if conn is None or conn.closed:
+            try:
+                conn = self.engine.connect()
+            except SQLAlchemyError as exc:
+                raise StoreError(f"database error: {type(exc).__name__}") from exc
+            conn.info["write"] = False
+            self._local.reader = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    def _drop_reader(self, conn: Connection) -> None:
+        self._local.reader = None
+        with self._readers_lock:
+            if conn in self._readers:
+                self._readers.remove(conn)
+        conn.close()
+
     def dispose(self) -> None:
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for conn in readers:
+            conn.close()
         self.engine.dispose()

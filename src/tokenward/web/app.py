@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from prometheus_client import CollectorRegistry
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -19,7 +19,7 @@ from tokenward.clock import Clock
 from tokenward.runtime import Runtime, open_runtime
 from tokenward.settings import Settings
 from tokenward.web.api import routers
-from tokenward.web.deps import PrincipalCache
+from tokenward.web.deps import PrincipalCache, principal
 from tokenward.web.errors import install_error_handlers
 from tokenward.web.middleware import (
     AccessLogMiddleware,
@@ -28,6 +28,7 @@ from tokenward.web.middleware import (
     SecurityHeadersMiddleware,
 )
 from tokenward.web.responses import documented_models
+from tokenward.worker.housekeeping import Housekeeper
 
 __all__ = ["create_app"]
 
@@ -44,18 +45,28 @@ def create_app(
     runtime: Runtime | None = None,
     clock: Clock | None = None,
     migrate: bool = False,
+    housekeeping: bool | None = None,
 ) -> FastAPI:
-    """Build the app. Pass ``runtime`` to share one (tests); otherwise the lifespan opens it."""
+    """Build the app. Pass ``runtime`` to share one (tests); otherwise the lifespan opens it.
+
+    ``housekeeping`` runs the purge/flush task; by default only when the app owns its runtime,
+    so that tests sharing a runtime stay deterministic (``serve`` passes True).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
         rt = runtime or open_runtime(settings, migrate=migrate, clock=clock)
-        app.state.runtime = rt
-        app.state.ctx = rt.ctx
+        _attach(app, rt)
+        keeper = None
+        if housekeeping or (housekeeping is None and owned):
+            keeper = Housekeeper(rt.ctx, audit_retention_days=settings.audit_retention_days)
+            keeper.start()
         try:
             yield
         finally:
+            if keeper is not None:
+                await keeper.stop()
             if owned:
                 rt.close()
 
@@ -71,11 +82,13 @@ def create_app(
     app.state.principal_cache = PrincipalCache()
     app.state.metrics = CollectorRegistry()
     if runtime is not None:
-        app.state.runtime = runtime
-        app.state.ctx = runtime.ctx
+        _attach(app, runtime)
     install_error_handlers(app)
     for router in routers():
-        app.include_router(router)
+        # Authentication comes first on every partner API call, before any input is validated,
+        # so that a caller without a token learns nothing but 401.
+        protected = any(getattr(r, "path", "").startswith("/v1.0/") for r in router.routes)
+        app.include_router(router, dependencies=[Depends(principal)] if protected else None)
     _install_openapi(app)
 
     def ctx() -> Any:
@@ -88,6 +101,12 @@ def create_app(
     app.add_middleware(AccessLogMiddleware, registry=app.state.metrics)
     app.add_middleware(SecurityHeadersMiddleware)
     return app
+
+
+def _attach(app: FastAPI, runtime: Runtime) -> None:
+    app.state.runtime = runtime
+    app.state.ctx = runtime.ctx
+    app.state.inline_reads = runtime.db.backend == "sqlite"  # see deps.run_read
 
 
 def _install_openapi(app: FastAPI) -> None:
@@ -109,6 +128,10 @@ def _install_openapi(app: FastAPI) -> None:
             "scheme": "bearer",
             "description": "A token from POST /oauth/token",
         }
+        for path, operations in schema.get("paths", {}).items():
+            if path.startswith("/v1.0/"):
+                for operation in operations.values():
+                    operation["security"] = [{"bearer": []}]
         app.openapi_schema = schema
         return schema
 

@@ -26,11 +26,28 @@ async def read_body(request: Request) -> Any:
     except UnicodeDecodeError:
         raise InvalidRequest("The request body is not UTF-8 text.", "invalid_body") from None
     try:
-        return loads(text)
+        data = loads(text)
     except LenientJSONError as exc:
         raise InvalidRequest(
             f"The request body is not valid JSON: {exc}.", "invalid_json"
         ) from None
+    if _has_unstorable_text(data):
+        raise InvalidRequest(
+            "The request body contains characters that are not allowed (NUL or invalid Unicode).",
+            "invalid_text",
+        )
+    return data
+
+
+def _has_unstorable_text(value: Any) -> bool:
+    """NUL and lone surrogates (JSON escapes allow both) fit no database column."""
+    if isinstance(value, str):
+        return "\x00" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+    if isinstance(value, dict):
+        return any(_has_unstorable_text(k) or _has_unstorable_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_unstorable_text(item) for item in value)
+    return False
 
 
 def bind(model: type[M], data: Any) -> M:

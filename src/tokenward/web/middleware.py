@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import unquote
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.concurrency import run_in_threadpool
@@ -88,6 +89,18 @@ class BodyLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if _unstorable(scope["path"]) or _unstorable(
+            unquote(scope.get("query_string", b"").decode("latin-1"), errors="surrogateescape")
+        ):
+            await _send_json(
+                send,
+                400,
+                _error_body(
+                    "The URL contains characters that are not allowed (NUL or invalid Unicode).",
+                    "invalid_text",
+                ),
+            )
             return
         for key, value in scope.get("headers", []):
             if key == b"content-length" and value.isdigit() and int(value) > self.limit:
@@ -259,6 +272,11 @@ class IdempotencyMiddleware:
         except ServiceError:
             return None
         return principal.client_id
+
+
+def _unstorable(text: str) -> bool:
+    """NUL and lone surrogates fit in no database column and no response: refuse them early."""
+    return "\x00" in text or any(0xD800 <= ord(c) <= 0xDFFF for c in text)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from tokenward.domain.models import (
+    Account,
     AccountConnector,
     ApplicationConnector,
     Credential,
@@ -13,6 +15,7 @@ from tokenward.domain.models import (
 )
 
 __all__ = [
+    "AccountConnectorRead",
     "AccountConnectorRepo",
     "ApplicationConnectorRepo",
     "CustomConnectorRepo",
@@ -24,6 +27,7 @@ class ApplicationConnectorRepo(Protocol):
     def get(self, connector_id: int) -> ApplicationConnector | None: ...
     def list(self) -> list[ApplicationConnector]: ...
     def put(self, entry: ApplicationConnector, now: datetime) -> None: ...
+    def delete(self, connector_id: int) -> None: ...
 
 
 class CustomConnectorRepo(Protocol):
@@ -35,6 +39,16 @@ class CustomConnectorRepo(Protocol):
     def version(self) -> str:
         """A value that changes whenever any custom connector changes (cache invalidation)."""
         ...
+
+
+@dataclass(frozen=True)
+class AccountConnectorRead:
+    """One account connector as the hot read finds it: the account (None if unknown), the
+    account connector (None if not in that account) and the partner's reveal setting."""
+
+    account: Account | None
+    item: AccountConnector | None
+    reveal: bool
 
 
 class AccountConnectorRepo(Protocol):
@@ -55,6 +69,9 @@ class AccountConnectorRepo(Protocol):
     def delete(self, account_connector_id: int) -> None: ...
     def put_credential(self, credential: Credential, now: datetime) -> None: ...
     def count_using_connector(self, connector_id: int) -> int: ...
+    def read_for_account(self, account_id: str, account_connector_id: int) -> AccountConnectorRead:
+        """Account, account connector and reveal setting in one round trip (the hot read)."""
+        ...
 
 
 class PropertyRepo(Protocol):

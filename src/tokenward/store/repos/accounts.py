@@ -6,7 +6,7 @@ import builtins
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from tokenward.domain.models import Account, SignInToken, User
 from tokenward.domain.paging import Page, PageRequest
@@ -16,6 +16,9 @@ from tokenward.store.tables import accounts, signin_tokens, users
 __all__ = ["SqlAccountRepo", "SqlSignInTokenRepo", "SqlUserRepo"]
 
 _ORDER = {"id": "id", "name": "name", "createddate": "created_utc", "description": "description"}
+
+
+_ACCOUNT_GET = select(accounts).where(accounts.c.id == bindparam("account_id"))  # hot path
 
 
 def _account(row: Any) -> Account:
@@ -61,7 +64,7 @@ class SqlAccountRepo:
         )
 
     def get(self, account_id: str) -> Account | None:
-        row = self._c.execute(select(accounts).where(accounts.c.id == account_id)).first()
+        row = self._c.execute(_ACCOUNT_GET, {"account_id": account_id}).first()
         return _account(row) if row else None
 
     def get_by_pk(self, pk: int) -> Account | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, or_, select, update
 
 from tokenward.domain.models import ApiClient, ApiToken
 from tokenward.store.tables import api_clients, api_tokens
@@ -101,6 +101,15 @@ class SqlApiTokenRepo:
         ).first()
         return _token(row) if row else None
 
-    def purge(self, before: datetime) -> int:
-        result = self._c.execute(delete(api_tokens).where(api_tokens.c.expires_utc < before))
+    def purge(self, before: datetime, refreshable_before: datetime | None = None) -> int:
+        refreshable_before = refreshable_before or before
+        result = self._c.execute(
+            delete(api_tokens).where(
+                api_tokens.c.expires_utc < before,
+                or_(
+                    api_tokens.c.refresh_token_hash.is_(None),
+                    api_tokens.c.expires_utc < refreshable_before,
+                ),
+            )
+        )
         return int(result.rowcount)

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tokenward.domain.models import (
@@ -16,6 +16,8 @@ from tokenward.domain.models import (
     Credential,
     Property,
 )
+from tokenward.services.ports.connectors import AccountConnectorRead
+from tokenward.store.repos.hot_reads import read_account_connector
 from tokenward.store.tables import (
     account_connectors,
     application_connectors,
@@ -88,6 +90,13 @@ class SqlApplicationConnectorRepo:
                 "enabled": entry.enabled,
                 "updated_utc": now,
             },
+        )
+
+    def delete(self, connector_id: int) -> None:
+        self._c.execute(
+            delete(application_connectors).where(
+                application_connectors.c.connector_id == connector_id
+            )
         )
 
 
@@ -186,6 +195,23 @@ _AC_COLUMNS = [
 ]
 
 
+# Hot-path statements are built once: building a SELECT costs more than running it on SQLite.
+_AC_SELECT = select(*_AC_COLUMNS).select_from(
+    account_connectors.outerjoin(
+        credentials, credentials.c.account_connector_id == account_connectors.c.id
+    )
+)
+_AC_GET = _AC_SELECT.where(
+    account_connectors.c.id == bindparam("ac_id"),
+    account_connectors.c.account_pk == bindparam("pk"),
+)
+_PROPERTIES_OF = (
+    select(properties)
+    .where(properties.c.account_connector_id.in_(bindparam("ids", expanding=True)))
+    .order_by(properties.c.id)
+)
+
+
 class SqlAccountConnectorRepo:
     def __init__(self, conn: Connection) -> None:
         self._c = conn
@@ -216,22 +242,13 @@ class SqlAccountConnectorRepo:
         return int(pk[0])
 
     def _select(self) -> Any:
-        return select(*_AC_COLUMNS).select_from(
-            account_connectors.outerjoin(
-                credentials, credentials.c.account_connector_id == account_connectors.c.id
-            )
-        )
+        return _AC_SELECT
 
     def _load(self, rows: list[Any]) -> list[AccountConnector]:
         ids = [row.id for row in rows]
         props: dict[int, list[Property]] = {i: [] for i in ids}
         if ids:
-            query = (
-                select(properties)
-                .where(properties.c.account_connector_id.in_(ids))
-                .order_by(properties.c.id)
-            )
-            for prow in self._c.execute(query):
+            for prow in self._c.execute(_PROPERTIES_OF, {"ids": ids}):
                 props[prow.account_connector_id].append(_property(prow))
         return [
             AccountConnector(
@@ -250,14 +267,7 @@ class SqlAccountConnectorRepo:
         ]
 
     def get(self, account_pk: int, account_connector_id: int) -> AccountConnector | None:
-        rows = list(
-            self._c.execute(
-                self._select().where(
-                    account_connectors.c.id == account_connector_id,
-                    account_connectors.c.account_pk == account_pk,
-                )
-            )
-        )
+        rows = list(self._c.execute(_AC_GET, {"ac_id": account_connector_id, "pk": account_pk}))
         loaded = self._load(rows)
         return loaded[0] if loaded else None
 
@@ -314,6 +324,9 @@ class SqlAccountConnectorRepo:
                 "updated_utc": now,
             },
         )
+
+    def read_for_account(self, account_id: str, account_connector_id: int) -> AccountConnectorRead:
+        return read_account_connector(self._c, account_id, account_connector_id)
 
     def count_using_connector(self, connector_id: int) -> int:
         query = (

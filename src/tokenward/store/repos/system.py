@@ -17,12 +17,15 @@ from tokenward.store.tables import audit_log, idempotency_keys, meta, partner_se
 __all__ = ["SqlAuditRepo", "SqlIdempotencyRepo", "SqlMetaRepo", "SqlPartnerRepo"]
 
 
+_PARTNER_GET = select(partner_settings).where(partner_settings.c.id == 1)  # built once: hot path
+
+
 class SqlPartnerRepo:
     def __init__(self, conn: Connection) -> None:
         self._c = conn
 
     def get(self) -> PartnerSettings:
-        row = self._c.execute(select(partner_settings).where(partner_settings.c.id == 1)).first()
+        row = self._c.execute(_PARTNER_GET).first()
         if row is None:
             return PartnerSettings()
         return PartnerSettings(

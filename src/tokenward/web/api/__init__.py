@@ -8,6 +8,29 @@ __all__ = ["routers"]
 
 
 def routers() -> list[APIRouter]:
-    from tokenward.web.api import accounts, health, token
+    from tokenward.web.api import (
+        account_connectors,
+        accounts,
+        application_connectors,
+        connectors,
+        health,
+        install,
+        partner,
+        properties,
+        token,
+    )
 
-    return [health.router, token.router, accounts.router]
+    # Routes match in order: the hottest call (GET /v1.0/account/connectors/{id}) comes right
+    # after the health checks; install's /v1.0/connectors/{ref}/install stays ahead of the
+    # catalog's /v1.0/connectors routes.
+    return [
+        health.router,
+        account_connectors.router,
+        token.router,
+        accounts.router,
+        install.router,
+        properties.router,
+        partner.router,
+        connectors.router,
+        application_connectors.router,
+    ]

@@ -65,6 +65,10 @@ _FORM = {
 }
 
 
+# RFC 6749 §5.2 error codes that services raise as InvalidRequest codes.
+_OAUTH_ERRORS = {"invalid_grant", "invalid_scope", "unsupported_grant_type"}
+
+
 def _oauth_error(status: int, error: str, description: str) -> JSONResponse:
     headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
     if status == 401:
@@ -132,7 +136,7 @@ async def token(request: Request) -> JSONResponse:
     except Unauthenticated as exc:
         return _oauth_error(401, "invalid_client", exc.message)
     except InvalidRequest as exc:
-        error = exc.code if exc.code in {"invalid_grant", "invalid_scope"} else "invalid_request"
+        error = exc.code if exc.code in _OAUTH_ERRORS else "invalid_request"
         return _oauth_error(400, error, exc.message)
     except ServiceError as exc:
         return _oauth_error(400, "invalid_request", exc.message)

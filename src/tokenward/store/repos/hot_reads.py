@@ -1,0 +1,122 @@
+"""The hot read of one account connector, on the DBAPI cursor.
+
+``GET /v1.0/account/connectors/{id}`` is the partner API's most frequent call. Through SQLAlchemy
+Core each statement costs ~60 µs of Python around a ~15 µs query, so this read runs two plain
+statements on the connection's DBAPI cursor instead: one joined row for the account, the account
+connector, its credential and the partner's reveal setting, and one for the properties. The
+result is the same domain objects the Core repositories build.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from tokenward.domain.models import Account, AccountConnector, AuthState, Credential, Property
+from tokenward.services.ports.connectors import AccountConnectorRead
+
+__all__ = ["read_account_connector"]
+
+_ROW = """
+SELECT a.pk, a.id, a.name, a.description, a.timezone, a.created_utc,
+       ac.id, ac.connector_id, ac.authentication_id, ac.name, ac.description,
+       ac.is_partner_integration, ac.created_utc,
+       c.state, c.version, c.secret_sealed, c.masked, c.expires_utc, c.refresh_expires_utc,
+       c.last_refreshed_utc, c.error_code, c.error_message,
+       (SELECT p.reveal_partner_auth_value FROM partner_settings p WHERE p.id = 1)
+FROM accounts a
+LEFT JOIN account_connectors ac ON ac.account_pk = a.pk AND ac.id = {p}
+LEFT JOIN credentials c ON c.account_connector_id = ac.id
+WHERE a.id = {p}
+"""
+_PROPERTIES = """
+SELECT id, name, value, is_sensitive, value_sealed FROM properties
+WHERE account_connector_id = {p} ORDER BY id
+"""
+
+
+def _sql(conn: Connection, template: str) -> str:
+    return template.format(p="?" if conn.dialect.paramstyle == "qmark" else "%s")
+
+
+def _utc(value: Any) -> datetime | None:
+    """SQLite hands back text, PostgreSQL aware datetimes; both become aware UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _aware(value: Any) -> datetime:
+    found = _utc(value)
+    assert found is not None  # NOT NULL columns
+    return found
+
+
+def _credential(ac_id: int, row: tuple[Any, ...]) -> Credential | None:
+    state, version, sealed, masked, expires, refresh_expires, refreshed, code, message = row
+    if state is None:
+        return None
+    return Credential(
+        account_connector_id=ac_id,
+        state=AuthState(state),
+        version=int(version),
+        secret_sealed=sealed,
+        masked=masked,
+        expires_utc=_utc(expires),
+        refresh_expires_utc=_utc(refresh_expires),
+        last_refreshed_utc=_utc(refreshed),
+        error_code=code,
+        error_message=message,
+    )
+
+
+def read_account_connector(conn: Connection, account_id: str, ac_id: int) -> AccountConnectorRead:
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(_sql(conn, _ROW), (ac_id, account_id))
+        row = cursor.fetchone()
+        if row is None:
+            return AccountConnectorRead(None, None, reveal=False)
+        account = Account(
+            pk=row[0],
+            id=row[1],
+            name=row[2],
+            description=row[3],
+            timezone=row[4],
+            created_utc=_aware(row[5]),
+        )
+        reveal = bool(row[22])
+        if row[6] is None:
+            return AccountConnectorRead(account, None, reveal)
+        cursor.execute(_sql(conn, _PROPERTIES), (ac_id,))
+        props = tuple(
+            Property(
+                id=p[0],
+                account_connector_id=ac_id,
+                name=p[1],
+                value=p[2],
+                is_sensitive=bool(p[3]),
+                sealed=p[4],
+            )
+            for p in cursor.fetchall()
+        )
+    finally:
+        cursor.close()
+    item = AccountConnector(
+        id=row[6],
+        account_pk=account.pk,
+        connector_id=row[7],
+        authentication_id=row[8],
+        name=row[9],
+        description=row[10],
+        is_partner_integration=bool(row[11]),
+        created_utc=_aware(row[12]),
+        properties=props,
+        credential=_credential(row[6], row[13:22]),
+    )
+    return AccountConnectorRead(account, item, reveal)

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -25,8 +26,28 @@ from multiprocessing import Process, Queue
 from pathlib import Path
 
 import aiohttp
+from sqlalchemy import create_engine, text
+
+from tokenward.crypto.keyring import new_keyring, write_key_file
 
 TARGET_RATIO = 0.5
+
+
+def _create_schema(url: str) -> str:
+    """A private schema, so the benchmark never touches other data in the database."""
+    schema = f"tw_bench_{secrets.token_hex(4)}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    return schema
+
+
+def _drop_schema(url: str, schema: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
 
 
 def _free_port() -> int:
@@ -141,19 +162,13 @@ def main() -> None:
     work = tempfile.mkdtemp(prefix="tokenward-bench-")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENWARD_")}
     env["TOKENWARD_LOG_LEVEL"] = "WARNING"
+    schema = None
     if args.postgres:
-        env["TOKENWARD_DATABASE_URL"] = args.postgres
+        schema = _create_schema(args.postgres)
+        sep = "&" if "?" in args.postgres else "?"
+        env["TOKENWARD_DATABASE_URL"] = f"{args.postgres}{sep}options=-csearch_path%3D{schema}"
         env["TOKENWARD_KEY_FILE"] = str(Path(work) / "bench.key")
-        subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "from pathlib import Path;"
-                "from tokenward.crypto.keyring import new_keyring, write_key_file;"
-                f"write_key_file(Path({env['TOKENWARD_KEY_FILE']!r}), new_keyring())",
-            ],
-            check=True,
-        )
+        write_key_file(Path(env["TOKENWARD_KEY_FILE"]), new_keyring())
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
@@ -177,6 +192,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        if schema is not None:
+            _drop_schema(args.postgres, schema)
     health = statistics.median(results["healthz"])
     reads = statistics.median(results["account_connector"])
     ratio = reads / health

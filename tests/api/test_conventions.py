@@ -137,3 +137,14 @@ def test_unstorable_text_in_urls_is_400(
     response = client.get(path, headers=auth)
     assert response.status_code == 400
     assert response.json()["Code"] == "invalid_text"
+
+
+def test_trailing_slash_answers_in_place(client: TestClient, auth: dict[str, str]) -> None:
+    """A trailing slash reaches the same call, without a redirect to a Host-derived URL."""
+    created = client.post(
+        "/v1.0/accounts/", json={"Name": "Slash"}, headers=auth, follow_redirects=False
+    )
+    assert created.status_code == 200
+    listed = client.get("/v1.0/accounts/", headers=auth, follow_redirects=False)
+    assert listed.status_code == 200
+    assert [a["Name"] for a in listed.json()] == ["Slash"]

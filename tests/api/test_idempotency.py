@@ -83,3 +83,21 @@ def test_r12_overlong_key_is_400(client: TestClient, auth: dict[str, str]) -> No
     )
     assert response.status_code == 400
     assert client.get("/v1.0/accounts", headers=auth).json() == []
+
+
+def test_r12_partner_calls_ignore_the_account_header_in_the_scope(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    """The header is ignored on partner-level calls, so it cannot split one key into two."""
+    first = client.post(
+        "/v1.0/accounts",
+        json={"Name": "P"},
+        headers={**auth, "Idempotency-Key": "p1", "X-Cyclr-Account": "a"},
+    )
+    second = client.post(
+        "/v1.0/accounts",
+        json={"Name": "P"},
+        headers={**auth, "Idempotency-Key": "p1", "X-Cyclr-Account": "b"},
+    )
+    assert first.json() == second.json()
+    assert len(client.get("/v1.0/accounts", headers=auth).json()) == 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from tokenward.errors import InvalidRequest
 
-__all__ = ["check_text", "shown"]
+__all__ = ["check_text", "shown", "unstorable"]
 
 _MULTILINE = {"\t", "\n", "\r"}
 
@@ -22,6 +22,11 @@ def _bad_char(value: str, multiline: bool) -> bool:
         if code < 32 and not (multiline and char in _MULTILINE):
             return True
     return False
+
+
+def unstorable(text: str) -> bool:
+    """NUL and lone surrogates fit in no database column and no response."""
+    return "\x00" in text or any(0xD800 <= ord(c) <= 0xDFFF for c in text)
 
 
 def check_text(field: str, value: str, *, multiline: bool = False) -> str:

@@ -37,6 +37,7 @@ __all__ = [
     "is_custom",
     "list_connectors",
     "list_methods",
+    "parse_connector_id",
     "resolve_connector",
     "view",
 ]
@@ -108,6 +109,14 @@ def _version_key(connector: Connector) -> tuple[tuple[int, str], ...]:
 
 def _not_found(ref: str | int) -> NotFound:
     return NotFound(f"Connector '{ref}' not found.", "connector_not_found")
+
+
+def parse_connector_id(ref: str) -> int:
+    """A connector Id from a path segment; anything but ASCII digits names no connector (404)."""
+    connector_id = _as_id(ref)
+    if connector_id is None:
+        raise _not_found(ref.strip())
+    return connector_id
 
 
 def connector_for(ctx: ServiceContext, tx: Tx, connector_id: int) -> Connector | None:

@@ -123,13 +123,21 @@ def _audit(ctx: ServiceContext, tx: Tx, principal: Principal, action: str, cid: 
     tx.audit.add([AuditEntry(ctx.clock.now(), principal.actor, action, detail=f"connector {cid}")])
 
 
+def _save(
+    ctx: ServiceContext, tx: Tx, principal: Principal, connector_id: int, data: Any, action: str
+) -> Connector:
+    """Validate ``data`` as connector ``connector_id``, store it and audit ``action``."""
+    connector = _validated(ctx, tx, data, connector_id)
+    tx.custom_connectors.put(connector_id, _stored(connector), ctx.clock.now())
+    _audit(ctx, tx, principal, action, connector_id)
+    return connector
+
+
 def create_custom_connector(ctx: ServiceContext, principal: Principal, data: Any) -> Connector:
     """Validate and store a new custom connector under the next free Id (100000 and up)."""
     with ctx.db.write() as tx:
         connector_id = tx.custom_connectors.next_id()
-        connector = _validated(ctx, tx, data, connector_id)
-        tx.custom_connectors.put(connector_id, _stored(connector), ctx.clock.now())
-        _audit(ctx, tx, principal, "connector.create", connector_id)
+        connector = _save(ctx, tx, principal, connector_id, data, "connector.create")
     forget_view(ctx)
     return connector
 
@@ -151,9 +159,7 @@ def update_custom_connector(
     """Replace a custom connector's definition (the whole definition; Id from the path)."""
     with ctx.db.write() as tx:
         _require_custom(ctx, tx, connector_id)
-        connector = _validated(ctx, tx, data, connector_id)
-        tx.custom_connectors.put(connector_id, _stored(connector), ctx.clock.now())
-        _audit(ctx, tx, principal, "connector.update", connector_id)
+        connector = _save(ctx, tx, principal, connector_id, data, "connector.update")
     forget_view(ctx)
     return connector
 

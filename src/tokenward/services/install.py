@@ -20,14 +20,13 @@ from dataclasses import dataclass
 from tokenward.catalog.schema import Connector
 from tokenward.domain.models import Account
 from tokenward.errors import InvalidRequest
-from tokenward.services.account_connectors import (
-    AccountConnectorView,
+from tokenward.services.account_access import resolve_account_tx
+from tokenward.services.account_connector_changes import (
     parse_optional_auth_value,
     valid_description,
     valid_name,
-    view_of,
 )
-from tokenward.services.accounts import resolve_account_tx
+from tokenward.services.account_connector_views import AccountConnectorView, view_of
 from tokenward.services.auth_values import authentication_entry, store_auth_value
 from tokenward.services.catalog import resolve_connector
 from tokenward.services.context import Principal, ServiceContext

@@ -13,7 +13,7 @@ from tokenward.catalog.schema import Connector
 from tokenward.domain.models import Account, AccountConnector, Property
 from tokenward.domain.paging import Page, PageRequest
 from tokenward.errors import InvalidRequest
-from tokenward.services.account_connectors import load_account_connector
+from tokenward.services.account_connector_views import load_account_connector
 from tokenward.services.auth_values import authentication_entry
 from tokenward.services.catalog import connector_for
 from tokenward.services.context import Principal, ServiceContext

@@ -14,12 +14,8 @@ from tokenward.errors import StoreError
 from tokenward.store.engine import transaction
 from tokenward.store.repos.accounts import SqlAccountRepo, SqlSignInTokenRepo, SqlUserRepo
 from tokenward.store.repos.clients import SqlApiClientRepo, SqlApiTokenRepo
-from tokenward.store.repos.connectors import (
-    SqlAccountConnectorRepo,
-    SqlApplicationConnectorRepo,
-    SqlCustomConnectorRepo,
-    SqlPropertyRepo,
-)
+from tokenward.store.repos.connectors import SqlAccountConnectorRepo, SqlPropertyRepo
+from tokenward.store.repos.library import SqlApplicationConnectorRepo, SqlCustomConnectorRepo
 from tokenward.store.repos.system import (
     SqlAuditRepo,
     SqlIdempotencyRepo,

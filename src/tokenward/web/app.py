@@ -19,13 +19,14 @@ from tokenward.clock import Clock
 from tokenward.runtime import Runtime, open_runtime
 from tokenward.settings import Settings
 from tokenward.web.api import routers
-from tokenward.web.deps import PrincipalCache, principal
+from tokenward.web.deps import PrincipalCache, principal, url_text_guard
 from tokenward.web.errors import install_error_handlers
 from tokenward.web.middleware import (
     AccessLogMiddleware,
     BodyLimitMiddleware,
     IdempotencyMiddleware,
     SecurityHeadersMiddleware,
+    TrailingSlashMiddleware,
 )
 from tokenward.web.responses import documented_models
 from tokenward.worker.housekeeping import Housekeeper
@@ -75,6 +76,7 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        redirect_slashes=False,
         docs_url="/docs",
         redoc_url=None,
     )
@@ -88,13 +90,19 @@ def create_app(
         # Authentication comes first on every partner API call, before any input is validated,
         # so that a caller without a token learns nothing but 401.
         protected = any(getattr(r, "path", "").startswith("/v1.0/") for r in router.routes)
-        app.include_router(router, dependencies=[Depends(principal)] if protected else None)
+        guards = (
+            [Depends(principal), Depends(url_text_guard)]
+            if protected
+            else [Depends(url_text_guard)]
+        )
+        app.include_router(router, dependencies=guards)
     _install_openapi(app)
 
     def ctx() -> Any:
         return app.state.ctx
 
     app.add_middleware(IdempotencyMiddleware, ctx=ctx)
+    app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     if settings.trusted_proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ValidationError
 
 from tokenward.domain.binding import describe_errors
 from tokenward.domain.lenient_json import LenientJSONError, loads
+from tokenward.domain.text import unstorable
 from tokenward.errors import InvalidRequest
 
 __all__ = ["bind", "read_body", "read_model"]
@@ -42,7 +43,7 @@ async def read_body(request: Request) -> Any:
 def _has_unstorable_text(value: Any) -> bool:
     """NUL and lone surrogates (JSON escapes allow both) fit no database column."""
     if isinstance(value, str):
-        return "\x00" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+        return unstorable(value)
     if isinstance(value, dict):
         return any(_has_unstorable_text(k) or _has_unstorable_text(v) for k, v in value.items())
     if isinstance(value, list):

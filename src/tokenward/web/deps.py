@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
+from urllib.parse import unquote
 
 from fastapi import Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from tokenward.domain.paging import MAX_PAGE_SIZE, PageRequest
+from tokenward.domain.text import unstorable
 from tokenward.errors import Forbidden, InvalidRequest, Unauthenticated
 from tokenward.services.api_clients import authenticate_bearer
 from tokenward.services.context import Principal, ServiceContext
@@ -26,6 +28,7 @@ __all__ = [
     "principal",
     "run",
     "run_read",
+    "url_text_guard",
 ]
 
 P = ParamSpec("P")
@@ -154,6 +157,19 @@ def lax_bool(value: str | None, default: bool) -> bool:
 
 def page_headers(total: int, total_pages: int) -> dict[str, str]:
     return {"Total-Pages": str(total_pages), "Total-Records": str(total)}
+
+
+async def url_text_guard(request: Request) -> None:
+    """NUL or invalid Unicode in the path or query string is a 400 (after authentication, so a
+    caller without a token still learns nothing but 401)."""
+    query = unquote(
+        request.scope.get("query_string", b"").decode("latin-1"), errors="surrogateescape"
+    )
+    if unstorable(request.url.path) or unstorable(query):
+        raise InvalidRequest(
+            "The URL contains characters that are not allowed (NUL or invalid Unicode).",
+            "invalid_text",
+        )
 
 
 async def partner_principal(request: Request) -> Principal:

@@ -1,156 +1,22 @@
-"""Application connectors, custom connectors, account connectors, credentials and properties."""
+"""Account connectors, their credentials and their properties."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
-from tokenward.domain.models import (
-    AccountConnector,
-    ApplicationConnector,
-    AuthState,
-    Credential,
-    Property,
-)
+from tokenward.domain.models import AccountConnector, AuthState, Credential, Property
 from tokenward.services.ports.connectors import AccountConnectorRead
+from tokenward.store.repos._upsert import upsert
 from tokenward.store.repos.hot_reads import read_account_connector
-from tokenward.store.tables import (
-    account_connectors,
-    application_connectors,
-    credentials,
-    custom_connectors,
-    properties,
-)
+from tokenward.store.tables import account_connectors, credentials, properties
 
 __all__ = [
     "SqlAccountConnectorRepo",
-    "SqlApplicationConnectorRepo",
-    "SqlCustomConnectorRepo",
     "SqlPropertyRepo",
 ]
-
-CUSTOM_CONNECTOR_FIRST_ID = 100_000
-
-
-def _upsert(conn: Connection, table: Any, key: str, values: dict[str, Any]) -> None:
-    dialect = conn.dialect.name
-    stmt: Any
-    if dialect == "postgresql":
-        stmt = postgresql.insert(table).values(**values)
-    else:
-        stmt = sqlite.insert(table).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[key], set_={k: v for k, v in values.items() if k != key}
-    )
-    conn.execute(stmt)
-
-
-def _app(row: Any) -> ApplicationConnector:
-    return ApplicationConnector(
-        connector_id=row.connector_id,
-        client_id=row.client_id,
-        client_secret_sealed=row.client_secret_sealed,
-        scopes=tuple(json.loads(row.scopes)) if row.scopes is not None else None,
-        settings=json.loads(row.settings or "{}"),
-        enabled=bool(row.enabled),
-    )
-
-
-class SqlApplicationConnectorRepo:
-    def __init__(self, conn: Connection) -> None:
-        self._c = conn
-
-    def get(self, connector_id: int) -> ApplicationConnector | None:
-        row = self._c.execute(
-            select(application_connectors).where(
-                application_connectors.c.connector_id == connector_id
-            )
-        ).first()
-        return _app(row) if row else None
-
-    def list(self) -> list[ApplicationConnector]:
-        query = select(application_connectors).order_by(application_connectors.c.connector_id)
-        return [_app(row) for row in self._c.execute(query)]
-
-    def put(self, entry: ApplicationConnector, now: datetime) -> None:
-        _upsert(
-            self._c,
-            application_connectors,
-            "connector_id",
-            {
-                "connector_id": entry.connector_id,
-                "client_id": entry.client_id,
-                "client_secret_sealed": entry.client_secret_sealed,
-                "scopes": json.dumps(list(entry.scopes)) if entry.scopes is not None else None,
-                "settings": json.dumps(entry.settings),
-                "enabled": entry.enabled,
-                "updated_utc": now,
-            },
-        )
-
-    def delete(self, connector_id: int) -> None:
-        self._c.execute(
-            delete(application_connectors).where(
-                application_connectors.c.connector_id == connector_id
-            )
-        )
-
-
-class SqlCustomConnectorRepo:
-    def __init__(self, conn: Connection) -> None:
-        self._c = conn
-
-    def list(self) -> list[tuple[int, dict[str, Any]]]:
-        query = select(custom_connectors).order_by(custom_connectors.c.id)
-        return [(row.id, json.loads(row.definition)) for row in self._c.execute(query)]
-
-    def get(self, connector_id: int) -> dict[str, Any] | None:
-        row = self._c.execute(
-            select(custom_connectors).where(custom_connectors.c.id == connector_id)
-        ).first()
-        return json.loads(row.definition) if row else None
-
-    def next_id(self) -> int:
-        current = self._c.execute(select(func.max(custom_connectors.c.id))).scalar()
-        return max(int(current or 0) + 1, CUSTOM_CONNECTOR_FIRST_ID)
-
-    def put(self, connector_id: int, definition: dict[str, Any], now: datetime) -> None:
-        exists = self.get(connector_id) is not None
-        if exists:
-            self._c.execute(
-                update(custom_connectors)
-                .where(custom_connectors.c.id == connector_id)
-                .values(definition=json.dumps(definition), updated_utc=now)
-            )
-        else:
-            self._c.execute(
-                insert(custom_connectors).values(
-                    id=connector_id,
-                    definition=json.dumps(definition),
-                    created_utc=now,
-                    updated_utc=now,
-                )
-            )
-
-    def delete(self, connector_id: int) -> bool:
-        result = self._c.execute(
-            delete(custom_connectors).where(custom_connectors.c.id == connector_id)
-        )
-        return result.rowcount == 1
-
-    def version(self) -> str:
-        row = self._c.execute(
-            select(
-                func.count(),
-                func.max(custom_connectors.c.updated_utc),
-                func.sum(custom_connectors.c.id),
-            )
-        ).first()
-        return repr(tuple(row)) if row else "()"
 
 
 def _credential(row: Any) -> Credential | None:
@@ -306,7 +172,7 @@ class SqlAccountConnectorRepo:
         )
 
     def put_credential(self, credential: Credential, now: datetime) -> None:
-        _upsert(
+        upsert(
             self._c,
             credentials,
             "account_connector_id",

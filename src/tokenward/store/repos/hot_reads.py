@@ -1,10 +1,10 @@
 """The hot read of one account connector, on the DBAPI cursor.
 
 ``GET /v1.0/account/connectors/{id}`` is the partner API's most frequent call. Through SQLAlchemy
-Core each statement costs ~60 µs of Python around a ~15 µs query, so this read runs two plain
-statements on the connection's DBAPI cursor instead: one joined row for the account, the account
-connector, its credential and the partner's reveal setting, and one for the properties. The
-result is the same domain objects the Core repositories build.
+Core each statement costs ~60 µs of Python around a ~15 µs query, so this read runs one plain
+statement on the connection's DBAPI cursor instead, joining the account, the account connector,
+its credential, its properties and the partner's reveal setting. The result is the same domain
+objects the Core repositories build.
 """
 
 from __future__ import annotations
@@ -25,15 +25,14 @@ SELECT a.pk, a.id, a.name, a.description, a.timezone, a.created_utc,
        ac.is_partner_integration, ac.created_utc,
        c.state, c.version, c.secret_sealed, c.masked, c.expires_utc, c.refresh_expires_utc,
        c.last_refreshed_utc, c.error_code, c.error_message,
-       (SELECT p.reveal_partner_auth_value FROM partner_settings p WHERE p.id = 1)
+       (SELECT s.reveal_partner_auth_value FROM partner_settings s WHERE s.id = 1),
+       p.id, p.name, p.value, p.is_sensitive, p.value_sealed
 FROM accounts a
 LEFT JOIN account_connectors ac ON ac.account_pk = a.pk AND ac.id = {p}
 LEFT JOIN credentials c ON c.account_connector_id = ac.id
+LEFT JOIN properties p ON p.account_connector_id = ac.id
 WHERE a.id = {p}
-"""
-_PROPERTIES = """
-SELECT id, name, value, is_sensitive, value_sealed FROM properties
-WHERE account_connector_id = {p} ORDER BY id
+ORDER BY p.id
 """
 
 
@@ -76,37 +75,38 @@ def _credential(ac_id: int, row: tuple[Any, ...]) -> Credential | None:
 
 
 def read_account_connector(conn: Connection, account_id: str, ac_id: int) -> AccountConnectorRead:
+    """One statement: a row per property (or one row without), so it needs no transaction."""
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(_sql(conn, _ROW), (ac_id, account_id))
-        row = cursor.fetchone()
-        if row is None:
-            return AccountConnectorRead(None, None, reveal=False)
-        account = Account(
-            pk=row[0],
-            id=row[1],
-            name=row[2],
-            description=row[3],
-            timezone=row[4],
-            created_utc=_aware(row[5]),
-        )
-        reveal = bool(row[22])
-        if row[6] is None:
-            return AccountConnectorRead(account, None, reveal)
-        cursor.execute(_sql(conn, _PROPERTIES), (ac_id,))
-        props = tuple(
-            Property(
-                id=p[0],
-                account_connector_id=ac_id,
-                name=p[1],
-                value=p[2],
-                is_sensitive=bool(p[3]),
-                sealed=p[4],
-            )
-            for p in cursor.fetchall()
-        )
+        rows = cursor.fetchall()
     finally:
         cursor.close()
+    if not rows:
+        return AccountConnectorRead(None, None, reveal=False)
+    row = rows[0]
+    account = Account(
+        pk=row[0],
+        id=row[1],
+        name=row[2],
+        description=row[3],
+        timezone=row[4],
+        created_utc=_aware(row[5]),
+    )
+    if row[6] is None:
+        return AccountConnectorRead(account, None, bool(row[22]))
+    props = tuple(
+        Property(
+            id=r[23],
+            account_connector_id=ac_id,
+            name=r[24],
+            value=r[25],
+            is_sensitive=bool(r[26]),
+            sealed=r[27],
+        )
+        for r in rows
+        if r[23] is not None
+    )
     item = AccountConnector(
         id=row[6],
         account_pk=account.pk,
@@ -119,4 +119,4 @@ def read_account_connector(conn: Connection, account_id: str, ac_id: int) -> Acc
         properties=props,
         credential=_credential(row[6], row[13:22]),
     )
-    return AccountConnectorRead(account, item, reveal)
+    return AccountConnectorRead(account, item, bool(row[22]))

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tokenward.domain.models import PartnerSettings
 from tokenward.services.ports.system import AuditEntry, IdempotencyRecord
-from tokenward.store.repos.connectors import _upsert
+from tokenward.store.repos._upsert import upsert
 from tokenward.store.tables import audit_log, idempotency_keys, meta, partner_settings
 
 __all__ = ["SqlAuditRepo", "SqlIdempotencyRepo", "SqlMetaRepo", "SqlPartnerRepo"]
@@ -38,7 +38,7 @@ class SqlPartnerRepo:
         )
 
     def put(self, settings: PartnerSettings, now: datetime) -> None:
-        _upsert(
+        upsert(
             self._c,
             partner_settings,
             "id",
@@ -156,4 +156,4 @@ class SqlMetaRepo:
         return str(row[0]) if row else None
 
     def put(self, name: str, value: str) -> None:
-        _upsert(self._c, meta, "name", {"name": name, "value": value})
+        upsert(self._c, meta, "name", {"name": name, "value": value})

@@ -14,8 +14,8 @@ from pydantic import Field
 
 from tokenward.domain.binding import CyclrModel, LaxText
 from tokenward.domain.paging import PageRequest
-from tokenward.errors import NotFound
 from tokenward.services import application_connectors as svc
+from tokenward.services.catalog import parse_connector_id
 from tokenward.services.context import Principal
 from tokenward.web.api import catalog_present as present
 from tokenward.web.api.catalog_present import ApplicationConnectorOut
@@ -66,13 +66,6 @@ _FIELDS = {
 }
 
 
-def _connector_id(ref: str) -> int:
-    ref = ref.strip()
-    if not (ref.isascii() and ref.isdigit() and len(ref) <= 18):
-        raise NotFound(f"Connector '{ref}' not found.", "connector_not_found")
-    return int(ref)
-
-
 @router.get(
     "/applicationconnectors",
     summary="The library entries the partner has stored",
@@ -92,7 +85,9 @@ async def list_entries(
     responses={200: {"model": ApplicationConnectorOut}},
 )
 async def get_entry(request: Request, connector_id: str, _caller: Principal = Partner) -> Response:
-    found = await run(svc.get_application_connector, context(request), _connector_id(connector_id))
+    found = await run(
+        svc.get_application_connector, context(request), parse_connector_id(connector_id)
+    )
     return ok(present.application_connector(found))
 
 
@@ -103,7 +98,7 @@ async def get_entry(request: Request, connector_id: str, _caller: Principal = Pa
     responses={200: {"model": ApplicationConnectorOut}},
 )
 async def put_entry(request: Request, connector_id: str, caller: Principal = Partner) -> Response:
-    cid = _connector_id(connector_id)
+    cid = parse_connector_id(connector_id)
     body = await read_model(request, ApplicationConnectorIn)
     saved = await run(
         svc.put_application_connector, context(request), caller, cid, body.to_changes()

@@ -14,7 +14,6 @@ from fastapi.responses import Response
 
 from tokenward.catalog.schema import Connector
 from tokenward.domain.paging import PageRequest
-from tokenward.errors import NotFound
 from tokenward.services import catalog as svc
 from tokenward.services import custom_connectors as custom
 from tokenward.services.context import Principal
@@ -40,13 +39,6 @@ Reader = Depends(principal)
 Partner = Depends(partner_principal)
 QueryText = Query(None, description="text in Name or Description", max_length=200)
 CategoryText = Query(None, description="a category", max_length=200)
-
-
-def _connector_id(ref: str) -> int:
-    ref = ref.strip()
-    if not (ref.isascii() and ref.isdigit() and len(ref) <= 18):
-        raise NotFound(f"Connector '{ref}' not found.", "connector_not_found")
-    return int(ref)
 
 
 @router.get(
@@ -132,7 +124,7 @@ async def list_version_methods(
 )
 async def get_connector(request: Request, ref: str, _caller: Principal = Reader) -> Response:
     if ref.strip().isascii() and ref.strip().isdigit():
-        found = await run(svc.get_connector, context(request), _connector_id(ref))
+        found = await run(svc.get_connector, context(request), svc.parse_connector_id(ref))
         return ok(present.connector(found))
     named = await run(svc.find_connectors, context(request), ref)
     return ok([present.connector(c) for c in named])
@@ -157,7 +149,7 @@ async def get_connector_version(
     responses={200: {"description": "the stored definition"}},
 )
 async def update_connector(request: Request, ref: str, caller: Principal = Partner) -> Response:
-    connector_id = _connector_id(ref)
+    connector_id = svc.parse_connector_id(ref)
     data = await read_body(request)
     updated = await run(
         custom.update_custom_connector, context(request), caller, connector_id, data
@@ -171,7 +163,7 @@ async def update_connector(request: Request, ref: str, caller: Principal = Partn
     responses={200: {"model": MessageOut}},
 )
 async def delete_connector(request: Request, ref: str, caller: Principal = Partner) -> Response:
-    connector_id = _connector_id(ref)
+    connector_id = svc.parse_connector_id(ref)
     name = await run(custom.delete_custom_connector, context(request), caller, connector_id)
     return ok({"Message": f"Connector '{name}' deleted."})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -106,10 +107,20 @@ class SqlDatabase:
                 yield SqlTx(conn)
             return
         conn = self._reader()
+        # The reader runs in SQLAlchemy's AUTOCOMMIT mode and its transaction is the driver's
+        # own BEGIN ... COMMIT: one snapshot for every statement of the read, without the cost
+        # of SQLAlchemy's transaction objects (the reads are the hot path).
+        driver = conn.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
         try:
-            with conn.begin():
+            driver.execute("BEGIN")
+            try:
                 yield SqlTx(conn)
-        except SQLAlchemyError as exc:
+            finally:
+                driver.execute("COMMIT")
+                if conn.in_transaction():
+                    conn.rollback()  # ends SQLAlchemy's bookkeeping only: AUTOCOMMIT mode
+        except (SQLAlchemyError, sqlite3.Error) as exc:
             self._drop_reader(conn)
             raise StoreError(f"database error: {type(exc).__name__}") from exc
 
@@ -122,10 +133,10 @@ class SqlDatabase:
         conn: Connection | None = getattr(self._local, "reader", None)
         if conn is None or conn.closed:
             try:
-                conn = self.engine.connect()
+                conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             except SQLAlchemyError as exc:
                 raise StoreError(f"database error: {type(exc).__name__}") from exc
-            conn.info["write"] = False
+            conn.info["autocommit"] = True  # the begin hook leaves BEGIN to SqlDatabase.read
             self._local.reader = conn
             with self._readers_lock:
                 self._readers.append(conn)
@@ -136,11 +147,18 @@ class SqlDatabase:
         with self._readers_lock:
             if conn in self._readers:
                 self._readers.remove(conn)
-        conn.close()
+        _discard(conn)
 
     def dispose(self) -> None:
         with self._readers_lock:
             readers, self._readers = self._readers, []
         for conn in readers:
-            conn.close()
+            _discard(conn)
         self.engine.dispose()
+
+
+def _discard(reader: Connection) -> None:
+    """Close a reader for good: returned to the pool, its AUTOCOMMIT setting would be "reset" to
+    pysqlite's implicit transactions, which the engine's BEGIN hook must never meet."""
+    reader.invalidate()
+    reader.close()

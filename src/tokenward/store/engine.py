@@ -56,6 +56,8 @@ def _sqlite_engine(url: str, database: str | None, busy_timeout_ms: int) -> Engi
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        if conn.info.get("autocommit"):
+            return  # a reused reader: SqlDatabase.read issues BEGIN itself
         # Writers take the lock up front: a deferred transaction that later writes can fail with
         # SQLITE_BUSY without waiting, whereas BEGIN IMMEDIATE waits for busy_timeout.
         # On the DBAPI connection itself: through exec_driver_sql this costs ~60 µs per transaction.

@@ -19,7 +19,7 @@ from tokenward.clock import Clock
 from tokenward.runtime import Runtime, open_runtime
 from tokenward.settings import Settings
 from tokenward.web.api import routers
-from tokenward.web.deps import PrincipalCache, principal, url_text_guard
+from tokenward.web.deps import PrincipalCache, principal
 from tokenward.web.errors import install_error_handlers
 from tokenward.web.middleware import (
     AccessLogMiddleware,
@@ -90,12 +90,7 @@ def create_app(
         # Authentication comes first on every partner API call, before any input is validated,
         # so that a caller without a token learns nothing but 401.
         protected = any(getattr(r, "path", "").startswith("/v1.0/") for r in router.routes)
-        guards = (
-            [Depends(principal), Depends(url_text_guard)]
-            if protected
-            else [Depends(url_text_guard)]
-        )
-        app.include_router(router, dependencies=guards)
+        app.include_router(router, dependencies=[Depends(principal)] if protected else None)
     _install_openapi(app)
 
     def ctx() -> Any:

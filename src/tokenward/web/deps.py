@@ -20,6 +20,7 @@ __all__ = [
     "PrincipalCache",
     "account_header",
     "check_account_path",
+    "check_url_text",
     "context",
     "lax_bool",
     "page_headers",
@@ -28,7 +29,6 @@ __all__ = [
     "principal",
     "run",
     "run_read",
-    "url_text_guard",
 ]
 
 P = ParamSpec("P")
@@ -95,7 +95,7 @@ async def principal(request: Request) -> Principal:
     if found is None:
         found = await run(authenticate_bearer, context(request), token)
         cache.put(token, found)
-    request.state.principal = found
+    check_url_text(request)  # after authentication: a caller without a token only learns 401
     return found
 
 
@@ -159,17 +159,22 @@ def page_headers(total: int, total_pages: int) -> dict[str, str]:
     return {"Total-Pages": str(total_pages), "Total-Records": str(total)}
 
 
-async def url_text_guard(request: Request) -> None:
-    """NUL or invalid Unicode in the path or query string is a 400 (after authentication, so a
-    caller without a token still learns nothing but 401)."""
-    query = unquote(
-        request.scope.get("query_string", b"").decode("latin-1"), errors="surrogateescape"
+def check_url_text(request: Request) -> None:
+    """NUL or invalid Unicode in the path or query string is a 400: no column can store them."""
+    query = request.scope.get("query_string", b"")
+    if b"%" in query or b"\x00" in query:
+        text = unquote(query.decode("latin-1"), errors="surrogateescape")
+        if unstorable(text):
+            raise _bad_url()
+    if unstorable(request.scope["path"]):
+        raise _bad_url()
+
+
+def _bad_url() -> InvalidRequest:
+    return InvalidRequest(
+        "The URL contains characters that are not allowed (NUL or invalid Unicode).",
+        "invalid_text",
     )
-    if unstorable(request.url.path) or unstorable(query):
-        raise InvalidRequest(
-            "The URL contains characters that are not allowed (NUL or invalid Unicode).",
-            "invalid_text",
-        )
 
 
 async def partner_principal(request: Request) -> Principal:

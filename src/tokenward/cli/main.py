@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,6 +17,9 @@ from tokenward.cli.keys import keys_app
 from tokenward.errors import CatalogInvalid, ConfigurationError, TokenwardError
 from tokenward.logging import configure_logging
 from tokenward.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from tokenward.runtime import Runtime
 
 __all__ = ["app", "main"]
 
@@ -46,8 +48,10 @@ def _settings() -> Settings:
         raise _fail("invalid settings:\n  " + "\n  ".join(exc.problems)) from None
 
 
-def _runtime(settings: Settings, *, migrate: bool = False, create_keys: bool = False):  # type: ignore[no-untyped-def]
-    from tokenward.runtime import open_runtime
+def _runtime(settings: Settings, *, migrate: bool = False, create_keys: bool = False) -> Runtime:
+    from tokenward.runtime import (
+        open_runtime,
+    )  # imported here: heavy, and not every command needs it
 
     try:
         return open_runtime(settings, migrate=migrate, create_keys=create_keys)
@@ -176,9 +180,6 @@ def main() -> None:
     except TokenwardError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
-
-
-_ = Path  # imported for commands added by other modules
 
 
 if __name__ == "__main__":

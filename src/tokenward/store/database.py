@@ -103,8 +103,8 @@ class SqlDatabase:
     @contextmanager
     def read(self) -> Iterator[SqlTx]:
         if not self._reuse_readers:
-            with transaction(self.engine, write=False) as conn:
-                yield SqlTx(conn)
+            with self._autocommit_read() as tx:
+                yield tx
             return
         conn = self._reader()
         # The reader runs in SQLAlchemy's AUTOCOMMIT mode and its transaction is the driver's
@@ -122,6 +122,16 @@ class SqlDatabase:
                     conn.rollback()  # ends SQLAlchemy's bookkeeping only: AUTOCOMMIT mode
         except (SQLAlchemyError, sqlite3.Error) as exc:
             self._drop_reader(conn)
+            raise StoreError(f"database error: {type(exc).__name__}") from exc
+
+    @contextmanager
+    def _autocommit_read(self) -> Iterator[SqlTx]:
+        """PostgreSQL reads: at READ COMMITTED every statement takes its own snapshot even
+        inside a transaction, so BEGIN and COMMIT would buy nothing but two round trips."""
+        try:
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                yield SqlTx(conn)
+        except SQLAlchemyError as exc:
             raise StoreError(f"database error: {type(exc).__name__}") from exc
 
     @contextmanager

@@ -8,6 +8,10 @@
     ├── CryptoError
     │   └── CredentialCorrupted   a ciphertext failed authentication (tampered, moved, wrong key)
     ├── StoreError                the database failed (translated from SQLAlchemy at the boundary)
+    ├── ProtocolError             an OAuth exchange cannot be built, or its answer cannot be used
+    │   ├── OAuthConfigError      the connector definition or the call cannot make a safe request
+    │   └── OAuthError            the provider answered an error or an unusable token; ``failure``
+    │                             classifies it (permanent, config, transient, invalid_response)
     └── ServiceError              a use case refused a request; the web layer maps each to a status
         ├── InvalidRequest        400  validation failures, duplicates (Cyclr answers 400 for both)
         ├── Unauthenticated       401  no, bad or expired credentials; missing account header
@@ -25,16 +29,22 @@ Every ``ServiceError`` carries a human ``message`` (Cyclr's ``Message``) and a s
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 __all__ = [
     "CatalogInvalid",
     "ConfigurationError",
     "CredentialCorrupted",
     "CryptoError",
+    "Failure",
     "Forbidden",
     "IdempotencyMismatch",
     "InvalidRequest",
     "NotFound",
+    "OAuthConfigError",
+    "OAuthError",
     "PayloadTooLarge",
+    "ProtocolError",
     "ProviderUnavailable",
     "RateLimited",
     "ServiceError",
@@ -71,6 +81,55 @@ class CredentialCorrupted(CryptoError):
 
 class StoreError(TokenwardError):
     """The database failed."""
+
+
+class ProtocolError(TokenwardError):
+    """An OAuth exchange could not be built, or the provider's answer cannot be used."""
+
+
+class OAuthConfigError(ProtocolError):
+    """The connector definition or the call cannot produce a safe request (e.g. a knob that
+    would override ``state``, an endpoint with a fragment or an unresolved merge field)."""
+
+
+class Failure(StrEnum):
+    """How a failed token exchange should be handled (SECURITY.md §3.2 item 4, RT-03…RT-05).
+
+    ``PERMANENT``: the grant is gone (``invalid_grant``) → ``needs_reauth``, no retry.
+    ``CONFIG``: the client or request is wrong for this provider (``invalid_client``,
+    ``unauthorized_client``) → ``error_config`` at the integration level.
+    ``TRANSIENT``: 5xx, 429, ``server_error``, ``temporarily_unavailable`` → retry with backoff.
+    ``INVALID_RESPONSE``: the provider answered something unusable (T-03) → the token is not used.
+    """
+
+    PERMANENT = "permanent"
+    CONFIG = "config"
+    TRANSIENT = "transient"
+    INVALID_RESPONSE = "invalid_response"
+
+
+class OAuthError(ProtocolError):
+    """The provider answered a token request with an error or an unusable response (RFC 6749
+    §5.2). ``error`` is the provider's code (or ours for unusable answers), ``description`` its
+    text, ``retry_after`` seconds to wait when the provider said so. Never carries a secret."""
+
+    def __init__(
+        self,
+        error: str,
+        description: str | None = None,
+        *,
+        failure: Failure,
+        status: int | None = None,
+        retry_after: int | None = None,
+        error_uri: str | None = None,
+    ) -> None:
+        self.error = error
+        self.description = description
+        self.failure = failure
+        self.status = status
+        self.retry_after = retry_after
+        self.error_uri = error_uri
+        super().__init__(f"{error}: {description}" if description else error)
 
 
 class ServiceError(TokenwardError):

@@ -10,8 +10,10 @@
     ├── StoreError                the database failed (translated from SQLAlchemy at the boundary)
     ├── ProtocolError             an OAuth exchange cannot be built, or its answer cannot be used
     │   ├── OAuthConfigError      the connector definition or the call cannot make a safe request
-    │   └── OAuthError            the provider answered an error or an unusable token; ``failure``
-    │                             classifies it (permanent, config, transient, invalid_response)
+    │   ├── OAuthError            the provider answered an error or an unusable token; ``failure``
+    │   │                         classifies it (permanent, config, transient, invalid_response)
+    │   └── TransportError        a request could not be sent or answered; ``kind`` says why and
+    │                             ``sent`` whether the provider may have received it (R-07)
     └── ServiceError              a use case refused a request; the web layer maps each to a status
         ├── InvalidRequest        400  validation failures, duplicates (Cyclr answers 400 for both)
         ├── Unauthenticated       401  no, bad or expired credentials; missing account header
@@ -30,6 +32,7 @@ Every ``ServiceError`` carries a human ``message`` (Cyclr's ``Message``) and a s
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 __all__ = [
     "CatalogInvalid",
@@ -51,6 +54,8 @@ __all__ = [
     "StateConflict",
     "StoreError",
     "TokenwardError",
+    "TransportError",
+    "TransportFailure",
     "Unauthenticated",
 ]
 
@@ -130,6 +135,25 @@ class OAuthError(ProtocolError):
         self.retry_after = retry_after
         self.error_uri = error_uri
         super().__init__(f"{error}: {description}" if description else error)
+
+
+TransportFailure = Literal["timeout", "connect", "reset", "refused_destination", "too_large"]
+
+
+class TransportError(ProtocolError):
+    """An outbound request failed below HTTP (translated from the HTTP client at the boundary).
+
+    ``kind``: ``timeout``, ``connect`` (no connection, TLS failure), ``reset`` (the connection
+    broke), ``refused_destination`` (T-07/P-03 policy; nothing was sent), ``too_large`` (the
+    answer exceeded the cap). ``sent`` is True when the request may have reached the provider,
+    so its answer (e.g. a rotated refresh token) may be lost (R-07). The message names the host
+    at most: never headers, bodies or query strings.
+    """
+
+    def __init__(self, kind: TransportFailure, message: str, *, sent: bool) -> None:
+        self.kind: TransportFailure = kind
+        self.sent = sent
+        super().__init__(f"{kind}: {message}")
 
 
 class ServiceError(TokenwardError):

@@ -19,12 +19,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
-__all__ = ["current_revision", "head_revision", "is_current", "stored_revision", "upgrade"]
+__all__ = ["head_revision", "is_current", "stored_revision", "upgrade"]
 
 _HERE = Path(__file__).parent / "migrations"
 _LOCK_ID = 7_346_211_001  # arbitrary, constant: the advisory lock of tokenward's migrations
@@ -41,11 +40,6 @@ def _config(connection: Connection | None = None) -> Config:
 def head_revision() -> str | None:
     """The newest revision of the migration scripts shipped with this version (cached)."""
     return ScriptDirectory.from_config(_config()).get_current_head()
-
-
-def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
 
 
 def stored_revision(engine: Engine) -> str | None:

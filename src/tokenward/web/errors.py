@@ -9,7 +9,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tokenward.domain.binding import describe_errors
 from tokenward.errors import (
     CredentialCorrupted,
     Forbidden,
@@ -118,9 +117,3 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(CredentialCorrupted, _corrupted)
     app.add_exception_handler(StoreError, _store_error)
-
-
-def binding_message(exc: Exception) -> str:
-    from pydantic import ValidationError
-
-    return describe_errors(exc) if isinstance(exc, ValidationError) else str(exc)

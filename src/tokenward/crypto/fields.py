@@ -9,11 +9,13 @@ from __future__ import annotations
 from tokenward.crypto.aead import associated_data
 
 __all__ = [
+    "auth_session_aad",
     "client_secret_aad",
     "credential_aad",
     "idempotency_aad",
     "key_check_aad",
     "property_aad",
+    "revocation_aad",
     "webhook_secret_aad",
 ]
 
@@ -40,3 +42,11 @@ def idempotency_aad(scope: str, key: str) -> bytes:
 
 def key_check_aad() -> bytes:
     return associated_data("meta", "key_check", "value")
+
+
+def auth_session_aad(state_hash: str) -> bytes:
+    return associated_data("auth_sessions", state_hash, "sealed")
+
+
+def revocation_aad(revocation_id: str) -> bytes:
+    return associated_data("revocations", revocation_id, "sealed")

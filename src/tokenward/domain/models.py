@@ -12,10 +12,13 @@ __all__ = [
     "ApiClient",
     "ApiToken",
     "ApplicationConnector",
+    "AuthSession",
     "AuthState",
     "Credential",
+    "Event",
     "PartnerSettings",
     "Property",
+    "Revocation",
     "SignInToken",
     "User",
 ]
@@ -105,6 +108,73 @@ class Credential:
     last_refreshed_utc: datetime | None = None
     error_code: str | None = None
     error_message: str | None = None
+    # The refresh lifecycle (DESIGN.md §8; SECURITY.md §3.2):
+    scope: str | None = None  # the scope the provider granted
+    lease_owner: str | None = None  # who may refresh it now, until lease_until
+    lease_until: datetime | None = None
+    attempt_id: str | None = None  # a refresh was sent and has not finished (R-07, R-08)
+    attempt_started_utc: datetime | None = None
+    failures: int = 0  # consecutive transient failures
+    first_failure_utc: datetime | None = None
+    retry_after_utc: datetime | None = None  # no automatic attempt before this
+    next_refresh_utc: datetime | None = None  # when the background refresher looks next
+
+    def leased(self, now: datetime) -> bool:
+        """Someone holds the refresh lease right now."""
+        return self.lease_until is not None and self.lease_until > now
+
+
+@dataclass(frozen=True)
+class AuthSession:
+    """One browser flow in progress (DESIGN.md §7): everything about it lives here, keyed by the
+    hash of its state; nothing is decoded from the state itself (SECURITY.md F-03)."""
+
+    state_hash: str
+    account_connector_id: int
+    account_pk: int
+    username: str | None
+    binding_hash: str  # SHA-256 of the browser-binding cookie (F-02)
+    sealed: str  # sealed JSON: PKCE verifier, endpoints, issuer, redirect URI, client id
+    completion: str  # JSON: how to tell the partner's page (mode, target, messages)
+    created_utc: datetime
+    expires_utc: datetime
+    consumed_utc: datetime | None = None
+    outcome: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """An outbox entry: one state change of an account connector, delivered to the partner's
+    webhook at least once under a stable id (DESIGN.md §8)."""
+
+    id: str
+    type: str
+    created_utc: datetime
+    account_id: str | None
+    account_connector_id: int | None
+    data: dict[str, object] = field(default_factory=dict)
+    attempts: int = 0
+    next_attempt_utc: datetime | None = None
+    delivered_utc: datetime | None = None
+    failed_utc: datetime | None = None
+    last_status: int | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """A queued RFC 7009 revocation: the tokens, endpoint and client authentication sealed."""
+
+    id: str
+    connector_id: int
+    account_connector_id: int | None
+    sealed: str | None
+    created_utc: datetime
+    attempts: int = 0
+    next_attempt_utc: datetime | None = None
+    finished_utc: datetime | None = None
+    outcome: str | None = None
+    last_error: str | None = None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,12 @@ from tokenward.store.repos.accounts import SqlAccountRepo, SqlSignInTokenRepo, S
 from tokenward.store.repos.clients import SqlApiClientRepo, SqlApiTokenRepo
 from tokenward.store.repos.connectors import SqlAccountConnectorRepo, SqlPropertyRepo
 from tokenward.store.repos.library import SqlApplicationConnectorRepo, SqlCustomConnectorRepo
+from tokenward.store.repos.lifecycle import (
+    SqlAuthSessionRepo,
+    SqlCredentialRepo,
+    SqlEventRepo,
+    SqlRevocationRepo,
+)
 from tokenward.store.repos.system import (
     SqlAuditRepo,
     SqlIdempotencyRepo,
@@ -84,6 +90,22 @@ class SqlTx:
     @cached_property
     def meta(self) -> SqlMetaRepo:
         return SqlMetaRepo(self.conn)
+
+    @cached_property
+    def credentials(self) -> SqlCredentialRepo:
+        return SqlCredentialRepo(self.conn)
+
+    @cached_property
+    def auth_sessions(self) -> SqlAuthSessionRepo:
+        return SqlAuthSessionRepo(self.conn)
+
+    @cached_property
+    def events(self) -> SqlEventRepo:
+        return SqlEventRepo(self.conn)
+
+    @cached_property
+    def revocations(self) -> SqlRevocationRepo:
+        return SqlRevocationRepo(self.conn)
 
 
 class SqlDatabase:

@@ -18,22 +18,26 @@ from sqlalchemy import ColumnElement, Connection, Engine, Table, func, select, t
 
 from tokenward.crypto.aead import Sealer
 from tokenward.crypto.fields import (
+    auth_session_aad,
     client_secret_aad,
     credential_aad,
     idempotency_aad,
     key_check_aad,
     property_aad,
+    revocation_aad,
     webhook_secret_aad,
 )
 from tokenward.errors import CredentialCorrupted
 from tokenward.store.engine import transaction
 from tokenward.store.tables import (
     application_connectors,
+    auth_sessions,
     credentials,
     idempotency_keys,
     meta,
     partner_settings,
     properties,
+    revocations,
 )
 
 __all__ = [
@@ -83,6 +87,8 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
     SealedColumn(partner_settings, "webhook_secret_sealed", lambda _r: webhook_secret_aad()),
     SealedColumn(idempotency_keys, "response_sealed", lambda r: idempotency_aad(r.scope, r.key)),
     SealedColumn(meta, "value", lambda _r: key_check_aad(), where=meta.c.name == KEY_CHECK),
+    SealedColumn(auth_sessions, "sealed", lambda r: auth_session_aad(r.state_hash)),
+    SealedColumn(revocations, "sealed", lambda r: revocation_aad(r.id)),
 )
 
 

@@ -197,6 +197,17 @@ credentials = Table(
     Column("error_code", String(64)),
     Column("error_message", Text),
     _ts("updated_utc", nullable=False),
+    # The lifecycle of DESIGN.md §8 / SECURITY.md §3.2 (migration 0002):
+    Column("scope", Text),  # the scope the provider granted (T-04)
+    Column("lease_owner", String(64)),  # who may refresh now (single flight across processes)
+    _ts("lease_until"),
+    Column("attempt_id", String(64)),  # written before a refresh is sent; cleared at its end
+    _ts("attempt_started_utc"),
+    Column("failures", Integer, nullable=False, default=0),  # consecutive transient failures
+    _ts("first_failure_utc"),
+    _ts("retry_after_utc"),  # no automatic attempt before this (backoff, Retry-After)
+    _ts("next_refresh_utc"),  # when the background refresher looks at it next (jittered)
+    Index("ix_credentials_next_refresh_utc", "next_refresh_utc"),
 )
 
 properties = Table(
@@ -238,4 +249,65 @@ audit_log = Table(
     Column("account_connector_id", Integer),
     Column("detail", Text),
     Index("ix_audit_log_at_utc", "at_utc"),
+)
+
+auth_sessions = Table(
+    "auth_sessions",
+    metadata,
+    Column("state_hash", String(64), primary_key=True),  # SHA-256 of the state (F-01, F-03)
+    Column(
+        "account_connector_id",
+        Integer,
+        ForeignKey("account_connectors.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("account_pk", Integer, nullable=False),
+    Column("username", String(200)),
+    Column("binding_hash", String(64), nullable=False),  # SHA-256 of the binding cookie (F-02)
+    Column("sealed", Text, nullable=False),  # verifier, endpoints, issuer, redirect URI (F-03)
+    Column("completion", Text, nullable=False),  # JSON: mode, target, messages (not secret)
+    _ts("created_utc", nullable=False),
+    _ts("expires_utc", nullable=False),
+    _ts("consumed_utc"),
+    Column("outcome", String(32)),
+    Index("ix_auth_sessions_expires_utc", "expires_utc"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", String(36), primary_key=True),  # stable event id, kept on redelivery
+    Column("type", String(64), nullable=False),
+    _ts("created_utc", nullable=False),
+    Column("account_id", String(200)),
+    Column("account_connector_id", Integer),
+    Column("data", Text, nullable=False),  # JSON, never a secret
+    Column("attempts", Integer, nullable=False, default=0),
+    _ts("next_attempt_utc"),  # NULL once delivered or given up
+    _ts("delivered_utc"),
+    _ts("failed_utc"),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("lease_owner", String(64)),
+    _ts("lease_until"),
+    Index("ix_events_next_attempt_utc", "next_attempt_utc"),
+    Index("ix_events_created_utc", "created_utc"),
+)
+
+revocations = Table(
+    "revocations",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_connector_id", Integer),  # informational: the row may be gone
+    Column("connector_id", Integer, nullable=False),
+    Column("sealed", Text),  # endpoint, client authentication, tokens; NULL once finished
+    Column("attempts", Integer, nullable=False, default=0),
+    _ts("created_utc", nullable=False),
+    _ts("next_attempt_utc"),  # NULL once finished
+    _ts("finished_utc"),
+    Column("outcome", String(32)),  # revoked | unsupported | given_up
+    Column("last_error", Text),
+    Column("lease_owner", String(64)),
+    _ts("lease_until"),
+    Index("ix_revocations_next_attempt_utc", "next_attempt_utc"),
 )

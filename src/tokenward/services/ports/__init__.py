@@ -16,6 +16,12 @@ from tokenward.services.ports.connectors import (
     CustomConnectorRepo,
     PropertyRepo,
 )
+from tokenward.services.ports.lifecycle import (
+    AuthSessionRepo,
+    CredentialRepo,
+    EventRepo,
+    RevocationRepo,
+)
 from tokenward.services.ports.system import AuditRepo, IdempotencyRepo, MetaRepo, PartnerRepo
 
 __all__ = [
@@ -25,12 +31,16 @@ __all__ = [
     "ApiTokenRepo",
     "ApplicationConnectorRepo",
     "AuditRepo",
+    "AuthSessionRepo",
+    "CredentialRepo",
     "CustomConnectorRepo",
     "Database",
+    "EventRepo",
     "IdempotencyRepo",
     "MetaRepo",
     "PartnerRepo",
     "PropertyRepo",
+    "RevocationRepo",
     "SignInTokenRepo",
     "Tx",
     "UserRepo",
@@ -66,6 +76,14 @@ class Tx(Protocol):
     def audit(self) -> AuditRepo: ...
     @property
     def meta(self) -> MetaRepo: ...
+    @property
+    def credentials(self) -> CredentialRepo: ...
+    @property
+    def auth_sessions(self) -> AuthSessionRepo: ...
+    @property
+    def events(self) -> EventRepo: ...
+    @property
+    def revocations(self) -> RevocationRepo: ...
 
 
 class Database(Protocol):

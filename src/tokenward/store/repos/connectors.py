@@ -11,6 +11,7 @@ from tokenward.domain.models import AccountConnector, AuthState, Credential, Pro
 from tokenward.services.ports.connectors import AccountConnectorRead
 from tokenward.store.repos._upsert import upsert
 from tokenward.store.repos.hot_reads import read_account_connector
+from tokenward.store.repos.lifecycle import credential_values
 from tokenward.store.tables import account_connectors, credentials, properties
 
 __all__ = [
@@ -172,24 +173,10 @@ class SqlAccountConnectorRepo:
         )
 
     def put_credential(self, credential: Credential, now: datetime) -> None:
-        upsert(
-            self._c,
-            credentials,
-            "account_connector_id",
-            {
-                "account_connector_id": credential.account_connector_id,
-                "state": credential.state.value,
-                "version": credential.version,
-                "secret_sealed": credential.secret_sealed,
-                "masked": credential.masked,
-                "expires_utc": credential.expires_utc,
-                "refresh_expires_utc": credential.refresh_expires_utc,
-                "last_refreshed_utc": credential.last_refreshed_utc,
-                "error_code": credential.error_code,
-                "error_message": credential.error_message,
-                "updated_utc": now,
-            },
-        )
+        """Write the whole credential row: a new credential starts a new lifecycle (no lease,
+        no failures), and its higher version makes any refresh still in flight lose its
+        compare-and-swap (SECURITY.md R-11)."""
+        upsert(self._c, credentials, "account_connector_id", credential_values(credential, now))
 
     def read_for_account(self, account_id: str, account_connector_id: int) -> AccountConnectorRead:
         return read_account_connector(self._c, account_id, account_connector_id)

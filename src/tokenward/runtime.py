@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, inspect
@@ -17,8 +18,9 @@ from tokenward.crypto.aead import Sealer
 from tokenward.crypto.fields import key_check_aad
 from tokenward.crypto.keyring import Keyring, KeySource, new_keyring, read_key_file, write_key_file
 from tokenward.errors import ConfigurationError, CredentialCorrupted
+from tokenward.outbound.transport import Transport
 from tokenward.services.audit import AuditTrail
-from tokenward.services.context import ServiceContext
+from tokenward.services.context import LifecyclePolicy, ServiceContext
 from tokenward.settings import Settings
 from tokenward.store.database import SqlDatabase
 from tokenward.store.engine import make_engine
@@ -149,6 +151,19 @@ def open_runtime(
         signin_token_lifetime_seconds=settings.signin_token_lifetime_seconds,
         allowed_target_origins=tuple(settings.allowed_target_origins),
         allow_insecure_http=settings.allow_insecure_http,
+        service_url=settings.service_url,
+        lifecycle=LifecyclePolicy(
+            provider_timeout=settings.provider_timeout_seconds,
+            attempts=settings.refresh_attempts,
+            keepalive=(
+                timedelta(hours=settings.refresh_keepalive_hours)
+                if settings.refresh_keepalive_hours > 0
+                else None
+            ),
+            exhausted_after=timedelta(hours=settings.refresh_exhausted_after_hours),
+            refresh_window=timedelta(seconds=settings.refresh_window_seconds),
+        ),
+        transport=Transport(allow_insecure_http=settings.allow_insecure_http),
     )
     return Runtime(settings=settings, engine=engine, db=db, keys=keys, ctx=ctx)
 

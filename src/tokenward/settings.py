@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tokenward.errors import ConfigurationError
@@ -54,6 +54,21 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(default=90, ge=1)
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    # Credentials over time (DESIGN.md §8; docs/credentials.md):
+    provider_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    refresh_attempts: int = Field(default=3, ge=1, le=10)
+    refresh_keepalive_hours: float = Field(default=24.0, ge=0)
+    refresh_exhausted_after_hours: float = Field(default=96.0, gt=0)
+    refresher_enabled: bool = True
+    refresher_concurrency: int = Field(default=4, ge=1, le=256)
+    refresh_window_seconds: int = Field(default=300, ge=0, le=86_400)
+    # The browser webflow (docs/webflow.md):
+    flow_cookie_name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="binding cookie name; default __Host-tw_flow (https) or tw_flow (http)",
+    )
+    webflow_rate_limit_per_minute: int = Field(default=120, ge=1, le=1_000_000)
 
     @field_validator("allowed_target_origins", "catalog_dirs", "trusted_proxies", mode="before")
     @classmethod
@@ -87,6 +102,14 @@ class Settings(BaseSettings):
         bad = [origin for origin in value if not _is_origin(origin)]
         if bad:
             raise ValueError(f"not origins (scheme://host[:port]): {', '.join(bad)}")
+        return value
+
+    @field_validator("flow_cookie_name")
+    @classmethod
+    def _flow_cookie_name(cls, value: str | None, info: ValidationInfo) -> str | None:
+        https = str(info.data.get("service_url", "")).startswith("https://")
+        if value and value.startswith(("__Host-", "__Secure-")) and not https:
+            raise ValueError("a __Host- or __Secure- cookie needs an https SERVICE_URL")
         return value
 
     @field_validator("trusted_proxies")

@@ -153,3 +153,37 @@ def test_app_runs_housekeeping_only_when_asked_or_owning_its_runtime(
             time.sleep(0.05)
     with ctx.db.read() as tx:
         assert [e.action for e in tx.audit.list()] == ["queued"]
+
+
+def test_expired_auth_sessions_are_purged_an_hour_after_expiry(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    """A browser flow's record (its sealed PKCE verifier included) does not outlive the flow."""
+    from datetime import timedelta
+
+    from tokenward.domain.models import AuthSession
+
+    _account(runtime)
+    with runtime.ctx.db.write() as tx:
+        account = tx.accounts.get("acme")
+        assert account is not None
+        ac_id = tx.account_connectors.add(account.pk, 1001, None, "x", None, False, clock.now())
+        for name, minutes in (("old", 10), ("new", 70)):
+            tx.auth_sessions.add(
+                AuthSession(
+                    state_hash=name,
+                    account_connector_id=ac_id,
+                    account_pk=account.pk,
+                    username=None,
+                    binding_hash="b",
+                    sealed="s",
+                    completion="{}",
+                    created_utc=clock.now(),
+                    expires_utc=clock.now() + timedelta(minutes=minutes),
+                )
+            )
+    clock.advance(80 * 60)
+    assert housekeeping.purge_auth_sessions(runtime.ctx) == 1
+    with runtime.ctx.db.read() as tx:
+        assert tx.auth_sessions.get("old") is None
+        assert tx.auth_sessions.get("new") is not None

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from tokenward.catalog.schema import MERGE_FIELD
 
-__all__ = ["LOOPBACK_HOSTS", "check_url", "pattern_allows"]
+__all__ = ["LOOPBACK_HOSTS", "MergeFieldError", "check_url", "fill", "pattern_allows"]
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _SCHEME_PROBES = ("http://example.com", "javascript:alert(1)", "ftp://example.com", "//x")
@@ -128,3 +128,36 @@ def check_url(
     ]
     scheme = _scheme_problem(text, allow_insecure_http=allow_insecure_http)
     return [scheme, *problems] if scheme else problems
+
+
+class MergeFieldError(ValueError):
+    """A merge field has no value, or its value does not match the parameter's ``Pattern``.
+    ``name`` is the field; the message never contains the value."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        self.name = name
+        self.problem = problem  # "missing" or "invalid"
+        super().__init__(f"{name}: {problem}")
+
+
+def fill(text: str, values: Mapping[str, str], patterns: Mapping[str, str | None]) -> str:
+    """``text`` with every ``{{Name}}`` replaced by its value (names match case-insensitively).
+
+    Each value must match its field's ``Pattern`` in full before it is used (no host injection,
+    P-01); a field without a value, or whose value does not match, raises
+    :class:`MergeFieldError`.
+    """
+    lowered_values = {k.lower(): v for k, v in values.items()}
+    lowered_patterns = {k.lower(): v for k, v in patterns.items()}
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        value = lowered_values.get(name.lower())
+        if value is None or value == "":
+            raise MergeFieldError(name, "missing")
+        pattern = lowered_patterns.get(name.lower())
+        if pattern is not None and not pattern_allows(pattern, value):
+            raise MergeFieldError(name, "invalid")
+        return value
+
+    return MERGE_FIELD.sub(substitute, text)

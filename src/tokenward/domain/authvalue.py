@@ -31,11 +31,13 @@ __all__ = [
     "MASK",
     "MAX_AUTH_VALUE",
     "MAX_TOKEN",
+    "SERVICE_FIELDS",
     "ParsedAuthValue",
     "contains_mask",
     "format_utc",
     "mask_document",
     "parse_auth_value",
+    "public_document",
 ]
 
 MASK = "********"
@@ -223,12 +225,35 @@ def _oauth1(raw: str) -> ParsedAuthValue:
     return ParsedAuthValue(document=text, masked=mask_document("OAuth1", text))
 
 
+# Kept in a stored document beside the AuthValue fields after a token exchange (T-04, T-05).
+SERVICE_FIELDS = ("TokenType", "Scope", "Raw")
+
+
+def public_document(document: str) -> str:
+    """The AuthValue part of a stored credential document.
+
+    Documents written after a token exchange also keep the provider's token type, granted scope
+    and unknown response members (RFC 6749 §5.1; SECURITY.md T-05) for the service's own use;
+    an AuthValue, revealed or masked, shows only the fields a partner can write.
+    """
+    if not document.startswith("{"):
+        return document
+    try:
+        fields = json.loads(document)
+    except ValueError:
+        return document
+    if not isinstance(fields, dict) or not any(k in fields for k in SERVICE_FIELDS):
+        return document
+    kept = {k: v for k, v in fields.items() if k not in SERVICE_FIELDS}
+    return json.dumps(kept, separators=(",", ":"))
+
+
 def mask_document(auth_type: str, document: str) -> str:
     """The masked form of a normalized document: token fields replaced, dates kept."""
     if auth_type not in {"OAuth2", "OAuth1"}:
         return MASK
     try:
-        fields = json.loads(document)
+        fields = json.loads(public_document(document))
     except ValueError:
         return MASK
     if not isinstance(fields, dict):

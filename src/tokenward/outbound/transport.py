@@ -60,6 +60,7 @@ class Transport:
         self._connect_timeout = connect_timeout
         self._max_body_bytes = max_body_bytes
         self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def send(self, request: HttpRequest, *, timeout: float) -> HttpResponse:
         """Send ``request`` and read the whole answer within ``timeout`` seconds, or raise
@@ -77,8 +78,13 @@ class Transport:
     async def aclose(self) -> None:
         """Close the pool; a later ``send`` opens a new one."""
         if self._session is not None:
+            if self._loop is not asyncio.get_running_loop():
+                return  # another loop's pool: only that loop can close it
             session, self._session = self._session, None
             await session.close()
+            # closed transports drop their sockets on the loop's next turns (aiohttp #1925)
+            for _ in range(3):
+                await asyncio.sleep(0)
 
     async def _exchange(
         self, request: HttpRequest, timeout: float, progress: SimpleNamespace
@@ -110,7 +116,13 @@ class Transport:
         return bytes(body)
 
     def _pool(self) -> aiohttp.ClientSession:
+        # A pool belongs to the event loop that opened it: a caller on another loop (a test
+        # client's thread, a CLI command) gets its own rather than a broken one.
+        loop = asyncio.get_running_loop()
+        if self._session is not None and self._loop is not loop:
+            self._session = None
         if self._session is None:
+            self._loop = loop
             tracing = aiohttp.TraceConfig()
             tracing.on_request_headers_sent.append(_mark_sent)
             connector = aiohttp.TCPConnector(

@@ -19,6 +19,7 @@ __all__ = [
     "REFRESH_TOKEN_GRACE",
     "Purged",
     "purge_api_tokens",
+    "purge_auth_sessions",
     "purge_audit",
     "purge_idempotency",
     "purge_signin_tokens",
@@ -26,6 +27,7 @@ __all__ = [
 ]
 
 IDEMPOTENCY_RETENTION = timedelta(hours=24)
+AUTH_SESSION_GRACE = timedelta(hours=1)
 # A bearer token from the password grant carries a refresh token that stays usable after the
 # access token expires; the pair is kept this much longer so that a partner can still refresh.
 REFRESH_TOKEN_GRACE = timedelta(days=30)
@@ -39,6 +41,7 @@ class Purged:
     api_tokens: int = 0
     idempotency_keys: int = 0
     audit_rows: int = 0
+    auth_sessions: int = 0
 
 
 def purge_signin_tokens(ctx: ServiceContext) -> int:
@@ -66,10 +69,17 @@ def purge_audit(ctx: ServiceContext, retention_days: int) -> int:
         return tx.audit.purge(ctx.clock.now() - timedelta(days=retention_days))
 
 
+def purge_auth_sessions(ctx: ServiceContext) -> int:
+    """Browser flows (and their completion records) an hour past their expiry."""
+    with ctx.db.write() as tx:
+        return tx.auth_sessions.purge(ctx.clock.now() - AUTH_SESSION_GRACE)
+
+
 def run_once(ctx: ServiceContext, audit_retention_days: int) -> Purged:
     return Purged(
         signin_tokens=purge_signin_tokens(ctx),
         api_tokens=purge_api_tokens(ctx),
         idempotency_keys=purge_idempotency(ctx),
         audit_rows=purge_audit(ctx, audit_retention_days),
+        auth_sessions=purge_auth_sessions(ctx),
     )

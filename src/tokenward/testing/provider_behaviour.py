@@ -15,7 +15,7 @@ from typing import Literal
 __all__ = ["AuthMethod", "Failure", "FailureKind", "ProviderBehaviour", "RegisteredClient"]
 
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]
-FailureKind = Literal["http", "oauth_error", "delay", "drop_after_rotate"]
+FailureKind = Literal["http", "oauth_error", "delay", "drop_after_rotate", "stall_after_rotate"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,13 @@ class Failure:
         """Wait ``seconds`` before processing and answering normally: a client with a shorter
         read timeout sees a timeout (the request may still be processed after it gave up)."""
         return cls("delay", seconds=seconds, path=path)
+
+    @classmethod
+    def stall_after_rotate(cls, seconds: float, *, path: str = "/token") -> Failure:
+        """Process the request (tokens are issued, a refresh rotates) then wait ``seconds``
+        before answering: the window in which a client process can be killed after the
+        provider issued tokens but before it stored them (R-08)."""
+        return cls("stall_after_rotate", seconds=seconds, path=path)
 
     @classmethod
     def drop_after_rotate(cls, *, path: str = "/token") -> Failure:

@@ -187,10 +187,8 @@ class ProviderState:
         if idle is not None and self.now() - record.last_used_at > idle:
             raise Refused("invalid_grant", "refresh token expired from inactivity")
         superseded = record.superseded_at
-        if (
-            superseded is not None
-            and self.now() - superseded > self.behaviour.refresh_grace_seconds
-        ):
+        grace = self.behaviour.refresh_grace_seconds
+        if superseded is not None and (grace <= 0 or self.now() - superseded > grace):
             if self.behaviour.reuse_revokes_grant:
                 self._revoke_grant(record.grant_id)
             raise Refused("invalid_grant", "refresh token already rotated")

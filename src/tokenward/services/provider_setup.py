@@ -1,0 +1,148 @@
+"""Everything needed to talk to an account connector's provider, resolved in one place.
+
+The connector's authentication entry with its ``{{Merge}}`` fields filled from the account
+connector's properties (each value checked against its ``Pattern`` first: P-01), the OAuth client
+credentials (an account connector's ``ClientId``/``ClientSecret`` properties override the
+application connector's), the scopes (the library's, else the connector's) and the base URL.
+The webflow, the credential lifecycle and method calls all start from a :class:`ProviderSetup`,
+so they can never disagree about endpoints or client authentication (SECURITY.md C-06).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from tokenward.catalog.schema import Connector, OAuth1Auth, OAuth2Auth
+from tokenward.catalog.urls import MergeFieldError, fill
+from tokenward.crypto.fields import client_secret_aad, property_aad
+from tokenward.domain.models import AccountConnector
+from tokenward.errors import CredentialCorrupted, StateConflict
+from tokenward.services.auth_values import authentication_entry
+from tokenward.services.catalog import connector_for
+from tokenward.services.context import ServiceContext
+from tokenward.services.ports import Tx
+from tokenward.services.property_rules import CLIENT_ID, CLIENT_SECRET
+
+__all__ = ["ProviderSetup", "load_setup", "merge_patterns"]
+
+_OAUTH2_URLS = ("AuthoriseUrl", "AccessTokenUrl", "RefreshTokenUrl", "RevokeUrl", "Issuer")
+_OAUTH1_URLS = ("RequestTokenUrl", "AuthorizeUrl", "AccessTokenUrl")
+
+
+@dataclass(frozen=True)
+class ProviderSetup:
+    """A connector's provider as one account connector sees it. Secrets stay out of repr."""
+
+    connector: Connector
+    auth: Any  # the authentication entry, merge fields filled
+    client_id: str | None
+    client_secret: str | None = field(repr=False)
+    scopes: tuple[str, ...]
+    base_url: str
+    values: Mapping[str, str] = field(repr=False)  # property values by name (sensitive opened)
+
+    @property
+    def auth_type(self) -> str:
+        return str(self.auth.AuthType)
+
+    @property
+    def oauth2(self) -> OAuth2Auth:
+        if not isinstance(self.auth, OAuth2Auth):
+            raise StateConflict("This connector does not use OAuth 2.0.", "not_oauth2")
+        return self.auth
+
+
+def merge_patterns(connector: Connector) -> dict[str, str | None]:
+    """Merge-field name → Pattern, under both a parameter's Name and its property name."""
+    patterns: dict[str, str | None] = {}
+    for param in connector.Parameters:
+        patterns[param.Name] = param.Pattern
+        patterns[param.property_name] = param.Pattern
+    return patterns
+
+
+def _values(ctx: ServiceContext, item: AccountConnector) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for prop in item.properties:
+        if prop.sealed is not None:
+            try:
+                values[prop.name] = ctx.sealer.open(prop.sealed, property_aad(item.id, prop.name))
+            except CredentialCorrupted:
+                raise StateConflict(
+                    f"The stored value of property '{prop.name}' could not be decrypted.",
+                    "property_corrupted",
+                ) from None
+        elif prop.value is not None:
+            values[prop.name] = prop.value
+    return values
+
+
+def _filled(text: str, values: Mapping[str, str], patterns: Mapping[str, str | None]) -> str:
+    try:
+        return fill(text, values, patterns)
+    except MergeFieldError as exc:
+        if exc.problem == "missing":
+            raise StateConflict(
+                f"The account connector property '{exc.name}' is required and not set.",
+                "missing_properties",
+            ) from None
+        raise StateConflict(
+            f"The account connector property '{exc.name}' does not match its pattern.",
+            "invalid_property",
+        ) from None
+
+
+def _auth(auth: Any, values: Mapping[str, str], patterns: Mapping[str, str | None]) -> Any:
+    names: tuple[str, ...] = _OAUTH2_URLS if isinstance(auth, OAuth2Auth) else ()
+    names = _OAUTH1_URLS if isinstance(auth, OAuth1Auth) else names
+    update: dict[str, Any] = {}
+    for name in names:
+        value = getattr(auth, name, None)
+        if value:
+            update[name] = _filled(value, values, patterns)
+    if isinstance(auth, OAuth2Auth):
+        update["Scopes"] = [_filled(scope, values, patterns) for scope in auth.Scopes]
+    return auth.model_copy(update=update) if update else auth
+
+
+def load_setup(ctx: ServiceContext, tx: Tx, item: AccountConnector) -> ProviderSetup:
+    """The provider setup of ``item``; 409 naming the property or setting that is missing."""
+    connector = connector_for(ctx, tx, item.connector_id)
+    auth = authentication_entry(connector, item.authentication_id)
+    assert connector is not None  # authentication_entry refused a missing connector
+    values = _values(ctx, item)
+    patterns = merge_patterns(connector)
+    library = tx.application_connectors.get(connector.Id)
+    client_id = _lookup(values, CLIENT_ID) or (library.client_id if library else None)
+    client_secret = _lookup(values, CLIENT_SECRET)
+    if client_secret is None and library is not None and library.client_secret_sealed:
+        try:
+            client_secret = ctx.sealer.open(
+                library.client_secret_sealed, client_secret_aad(connector.Id)
+            )
+        except CredentialCorrupted:
+            raise StateConflict(
+                "The application connector's ClientSecret could not be decrypted.",
+                "client_secret_corrupted",
+            ) from None
+    filled = _auth(auth, values, patterns)
+    scopes = tuple(library.scopes) if library and library.scopes is not None else ()
+    if not scopes and isinstance(filled, OAuth2Auth):
+        scopes = tuple(filled.Scopes)
+    return ProviderSetup(
+        connector=connector,
+        auth=filled,
+        client_id=client_id,
+        client_secret=client_secret,
+        scopes=scopes,
+        base_url=_filled(connector.BaseUrl, values, patterns),
+        values=MappingProxyType(values),
+    )
+
+
+def _lookup(values: Mapping[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    return next((v for k, v in values.items() if k.lower() == lowered and v), None)

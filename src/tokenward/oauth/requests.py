@@ -1,4 +1,5 @@
-"""OAuth 2.0 requests as data: the authorization URL and the token-endpoint requests.
+"""OAuth 2.0 requests as data: the authorization URL, the token-endpoint requests and token
+revocation (RFC 7009).
 
 Nothing here sends anything (STYLE.md habit 1): builders turn ``OAuth2Auth`` knobs (DESIGN.md
 §6, QUIRKS.md) into a URL or an :class:`HttpRequest` for the one transport module. Parameters are
@@ -16,6 +17,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Literal
 from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
 
 from tokenward.catalog.schema import MERGE_FIELD, OAuth2Auth
@@ -26,6 +28,7 @@ __all__ = [
     "HttpRequest",
     "authorization_url",
     "refresh_scope",
+    "revocation_request",
     "token_request_authorization_code",
     "token_request_client_credentials",
     "token_request_password",
@@ -157,6 +160,35 @@ def token_request_password(
     params: Pairs = [("grant_type", "password"), ("username", username), ("password", password)]
     params += _scope_pair(auth, scopes)
     return _token_request(auth, params, client_id, client_secret)
+
+
+def revocation_request(
+    auth: OAuth2Auth,
+    *,
+    client_id: str,
+    client_secret: str | None,
+    token: str,
+    hint: Literal["refresh_token", "access_token"] | None,
+) -> HttpRequest:
+    """Revoke ``token`` at ``RevokeUrl`` (RFC 7009 §2.1): a form POST with ``token`` and the
+    ``token_type_hint``, authenticated as at the token endpoint (``ClientAuthMethod``, T-01).
+
+    The body is always form-encoded, whatever ``TokenBodyFormat`` says: RFC 7009 defines no
+    other encoding. ``TokenParams`` are not sent (they belong to the token endpoint).
+    """
+    if not auth.RevokeUrl:
+        raise OAuthConfigError("the connector has no RevokeUrl")
+    if not token:
+        raise OAuthConfigError("no token to revoke")
+    scheme, netloc, path, query = _checked_endpoint(auth.RevokeUrl)
+    headers, client_params = _client_auth(auth, client_id, client_secret)
+    pairs: Pairs = [("token", token)]
+    pairs += [("token_type_hint", hint)] if hint else []
+    headers["Accept"] = "application/json"
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    body = urlencode(pairs + client_params).encode("ascii")
+    target = urlunsplit((scheme, netloc, path, query, ""))
+    return HttpRequest("POST", target, MappingProxyType(headers), body)
 
 
 def refresh_scope(

@@ -22,7 +22,7 @@ from tokenward.services.account_connector_views import (
 )
 from tokenward.services.auth_values import (
     authentication_entry,
-    drop_credential,
+    deauthenticated_event,
     store_auth_value,
 )
 from tokenward.services.catalog import connector_for
@@ -35,6 +35,7 @@ from tokenward.services.property_rules import (
     put_properties,
     validate_properties,
 )
+from tokenward.services.revocation import end_credential, queue_revocation
 
 __all__ = [
     "AccountConnectorChanges",
@@ -124,7 +125,7 @@ def update_account_connector(
         if plan.auth_value is not None:
             store_auth_value(ctx, tx, item, plan.auth_value, principal, account.id)
         elif plan.switching and item.credential is not None:
-            drop_credential(ctx, tx, item, principal, account.id)
+            end_credential(ctx, tx, item, principal, account.id, reason="authentication_changed")
         reloaded = tx.account_connectors.get(account.pk, item.id)
         assert reloaded is not None
         return view_of(ctx, tx, principal, account, reloaded)
@@ -166,10 +167,11 @@ def _plan(
 def deauthenticate(
     ctx: ServiceContext, principal: Principal, header: str | None, ac_id: int
 ) -> str:
-    """Drop the credential (``PUT …/deauthenticate``); returns the account connector's name."""
+    """Drop the credential (``PUT …/deauthenticate``), queueing its revocation at the provider
+    (V-01); returns the account connector's name."""
     with ctx.db.write() as tx:
         account, item = load_account_connector(tx, principal, header, ac_id)
-        drop_credential(ctx, tx, item, principal, account.id)
+        end_credential(ctx, tx, item, principal, account.id)
         return item.name
 
 
@@ -178,16 +180,16 @@ def delete_account_connector(
 ) -> str:
     """Delete the account connector, its properties and credential; returns its name.
 
-    Revocation at the provider (V-01) will be queued here as in :func:`drop_credential`.
+    The credential's tokens are queued for revocation at the provider first (V-01), and an
+    authenticated connector emits ``accountconnector.deauthenticated`` (reason ``deleted``).
     """
     with ctx.db.write() as tx:
         account, item = load_account_connector(tx, principal, header, ac_id)
+        now = ctx.clock.now()
+        queue_revocation(ctx, tx, item, now)
+        deauthenticated_event(tx, now, item, account.id, "deleted")
         tx.account_connectors.delete(item.id)
         tx.audit.add(
-            [
-                AuditEntry(
-                    ctx.clock.now(), principal.actor, "accountconnector.delete", account.id, item.id
-                )
-            ]
+            [AuditEntry(now, principal.actor, "accountconnector.delete", account.id, item.id)]
         )
         return item.name

@@ -17,11 +17,13 @@ from typing import Any
 
 from tokenward.catalog.schema import Connector
 from tokenward.crypto.fields import credential_aad
-from tokenward.domain.authvalue import ParsedAuthValue
+from tokenward.domain.authvalue import ParsedAuthValue, public_document
 from tokenward.domain.models import AccountConnector, AuthState, Credential
 from tokenward.domain.text import shown
 from tokenward.errors import CredentialCorrupted, InvalidRequest, StateConflict
 from tokenward.services.context import Principal, ServiceContext
+from tokenward.services.credential_documents import next_refresh
+from tokenward.services.events import EventType, emit, event_for_transition
 from tokenward.services.ports import Tx
 from tokenward.services.ports.system import AuditEntry
 
@@ -29,6 +31,7 @@ __all__ = [
     "CORRUPTED_MESSAGE",
     "CredentialReading",
     "authentication_entry",
+    "deauthenticated_event",
     "drop_credential",
     "read_credential",
     "store_auth_value",
@@ -94,30 +97,74 @@ def store_auth_value(
     """Seal and store a validated AuthValue as the credential's next version (audited)."""
     now = ctx.clock.now()
     state = AuthState.UNAUTHENTICATED if parsed.pending else AuthState.ACTIVE
-    previous = item.credential.version if item.credential else 0
-    tx.account_connectors.put_credential(
-        Credential(
-            account_connector_id=item.id,
-            state=state,
-            version=previous + 1,
-            secret_sealed=ctx.sealer.seal(parsed.document, credential_aad(item.id)),
-            masked=parsed.masked,
+    before = tx.credentials.get(item.id) or Credential(account_connector_id=item.id)
+    renewable = '"RefreshToken"' in parsed.document
+    written = Credential(
+        account_connector_id=item.id,
+        state=state,
+        version=before.version + 1,
+        secret_sealed=ctx.sealer.seal(parsed.document, credential_aad(item.id)),
+        masked=parsed.masked,
+        expires_utc=parsed.expires_utc,
+        refresh_expires_utc=parsed.refresh_expires_utc,
+        # K-04: a written credential enters the same refresh machinery as a flow's
+        next_refresh_utc=next_refresh(
+            ctx.lifecycle,
+            now,
             expires_utc=parsed.expires_utc,
-            refresh_expires_utc=parsed.refresh_expires_utc,
+            renewable=renewable,
+            last_refreshed_utc=None,
         ),
-        now,
     )
+    tx.account_connectors.put_credential(written, now)
+    event = event_for_transition(before.state, before.failures > 0, state, False)
+    if event is not None:
+        emit(
+            tx,
+            now,
+            event,
+            account_id=account_id,
+            account_connector_id=item.id,
+            data={"AuthState": state.value},
+        )
     _audit(tx, now, actor, account_id, item.id, "credential.write", f"state={state.value}")
 
 
-def drop_credential(
-    ctx: ServiceContext, tx: Tx, item: AccountConnector, actor: Principal, account_id: str
+def deauthenticated_event(
+    tx: Tx, now: datetime, item: AccountConnector, account_id: str, reason: str
 ) -> None:
-    """Forget the credential locally: ``unauthenticated``, no secret, next version (audited).
+    """Emit ``accountconnector.deauthenticated`` if ``item``'s credential was in any state but
+    ``unauthenticated`` (DESIGN.md §8): exactly one event per change, none for a connector that
+    had nothing (or only a pending ``"{}"``) to lose."""
+    before = item.credential.state if item.credential else AuthState.UNAUTHENTICATED
+    failing = bool(item.credential and item.credential.failures)
+    if event_for_transition(before, failing, AuthState.UNAUTHENTICATED, False) is None:
+        return
+    emit(
+        tx,
+        now,
+        EventType.DEAUTHENTICATED,
+        account_id=account_id,
+        account_connector_id=item.id,
+        data={"AuthState": AuthState.UNAUTHENTICATED.value, "Reason": reason},
+    )
 
-    Revocation at the provider (SECURITY.md V-01, V-03) belongs here: before the secret is
-    dropped, its refresh and access tokens are to be queued, sealed, for revocation. That queue
-    comes with the credential machinery; until then the credential is only dropped locally.
+
+def drop_credential(
+    ctx: ServiceContext,
+    tx: Tx,
+    item: AccountConnector,
+    actor: Principal,
+    account_id: str,
+    *,
+    reason: str = "deauthenticated",
+) -> None:
+    """Forget the credential locally: ``unauthenticated``, no secret, next version (audited),
+    with its ``accountconnector.deauthenticated`` event in the same transaction.
+
+    Revocation at the provider (SECURITY.md V-01) is queued by
+    :func:`tokenward.services.revocation.end_credential`, which calls this after sealing the
+    tokens into the revocation queue; call that one whenever the tokens are given up for good.
     """
     now = ctx.clock.now()
     previous = item.credential.version if item.credential else 0
@@ -125,6 +172,7 @@ def drop_credential(
         Credential(account_connector_id=item.id, version=previous + 1), now
     )
     _audit(tx, now, actor, account_id, item.id, "credential.deauthenticate")
+    deauthenticated_event(tx, now, item, account_id, reason)
 
 
 def _shown_state(state: AuthState) -> AuthState:
@@ -164,7 +212,7 @@ def read_credential(
             )
     shown = cred.masked
     if reveal and document is not None:
-        shown = document
+        shown = public_document(document)
         ctx.audit.enqueue(
             AuditEntry(ctx.clock.now(), actor.actor, "credential.reveal", account_id, item.id)
         )

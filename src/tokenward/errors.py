@@ -23,6 +23,7 @@
         ├── PayloadTooLarge       413
         ├── IdempotencyMismatch   422  an Idempotency-Key reused with another body
         ├── RateLimited           429
+        ├── UpstreamError         502  a method or proxy call could not reach the provider
         └── ProviderUnavailable   503
 
 Every ``ServiceError`` carries a human ``message`` (Cyclr's ``Message``) and a stable snake_case
@@ -57,6 +58,7 @@ __all__ = [
     "TransportError",
     "TransportFailure",
     "Unauthenticated",
+    "UpstreamError",
 ]
 
 
@@ -198,6 +200,13 @@ class IdempotencyMismatch(ServiceError):
 
 class RateLimited(ServiceError):
     default_code = "rate_limited"
+
+
+class UpstreamError(ServiceError):
+    """A method or proxy call could not reach the provider's API (timeout, connection, refused
+    destination); the message names the host at most."""
+
+    default_code = "upstream_unreachable"
 
 
 class ProviderUnavailable(ServiceError):

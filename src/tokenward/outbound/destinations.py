@@ -3,8 +3,8 @@
 T-07: token endpoints are https (TLS verified by the transport); plain http only to a loopback
 host, and only when ``allow_insecure_http`` is set (development and tests). P-03: a destination
 whose address is loopback, private, link-local (169.254.169.254, the cloud metadata service) or
-unique-local is refused unless the same flag is set, so a connector URL cannot reach the host's
-own network (SSRF). The transport checks the URL before anything else and every resolved
+unique-local is refused (the same flag opens loopback only), so a connector URL cannot reach the
+host's own network (SSRF). The transport checks the URL before anything else and every resolved
 address before connecting; refusals carry the host only, never the path or query.
 """
 
@@ -52,15 +52,24 @@ def check_address(host: str, addresses: Iterable[IpAddress], *, allow_insecure_h
     found = list(addresses)
     if not found:
         raise _refused(f"{host} did not resolve")
-    if allow_insecure_http:
-        return
-    if any(_is_internal(address) for address in found):
+    # The development flag opens loopback only: private, link-local (169.254.169.254) and
+    # unique-local addresses stay refused even then.
+    if any(
+        _is_internal(address) and not (allow_insecure_http and _is_loopback(address))
+        for address in found
+    ):
         raise _refused(f"{host} resolves to a non-public address")
 
 
 def _is_loopback_host(host: str) -> bool:
     address = literal_address(host)
     return address.is_loopback if address is not None else host in _LOOPBACK_NAMES
+
+
+def _is_loopback(address: IpAddress) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
 
 
 def _is_internal(address: IpAddress) -> bool:

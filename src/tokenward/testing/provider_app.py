@@ -93,8 +93,11 @@ def guarded(state: ProviderState, handler: Handler) -> Callable[[Request], Await
         form = {} if request.method == "GET" or document is not None else params
         query = dict(request.query_params)
         path = request.url.path
+        raw = await request.body()  # already read by _read; Starlette keeps it
         state.record(
-            RecordedRequest(request.method, path, query, headers, form, document, time.monotonic())
+            RecordedRequest(
+                request.method, path, query, headers, form, document, time.monotonic(), raw
+            )
         )
         failure = state.take_failure(path)
         canned = None if failure is None else _canned(failure)
@@ -110,6 +113,8 @@ def guarded(state: ProviderState, handler: Handler) -> Callable[[Request], Await
             response = _error(refused)
         if failure is not None and failure.kind == "drop_after_rotate":
             return _Dropped()
+        if failure is not None and failure.kind == "stall_after_rotate":
+            await asyncio.sleep(failure.seconds)
         return response
 
     return endpoint
@@ -209,6 +214,27 @@ class _Endpoints:
             return JSONResponse({"error": "invalid_token"}, 401, {"WWW-Authenticate": challenge})
         return JSONResponse(owner)
 
+    def echo(self, request: Request, params: dict[str, str]) -> Response:
+        """Any method on ``/api/echo/…``, no authentication: what arrived, as JSON (the raw
+        body is in the request record)."""
+        return JSONResponse(
+            {
+                "method": request.method,
+                "path": request.url.path,
+                "query": dict(request.query_params),
+                "headers": {k.lower(): v for k, v in request.headers.items()},
+                "params": params,
+            },
+            headers={"Set-Cookie": "provider-session=1", "Cache-Control": "max-age=60"},
+        )
+
+    def redirect(self, request: Request, params: dict[str, str]) -> Response:
+        """``GET /api/redirect?to=URL``: a 302 to ``to`` (clients must not follow it, P-02)."""
+        return RedirectResponse(request.query_params.get("to", "/"), status_code=302)
+
+
+_ECHO_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
+
 
 def build_app(state: ProviderState, base_url: str) -> Starlette:
     """The ASGI app of a provider double whose public address is ``base_url``."""
@@ -220,6 +246,8 @@ def build_app(state: ProviderState, base_url: str) -> Starlette:
         ("/revoke", "POST", ends.revoke),
         ("/.well-known/oauth-authorization-server", "GET", ends.metadata),
         ("/api/me", "GET", ends.me),
+        ("/api/redirect", "GET", ends.redirect),
+        *(("/api/echo/{rest:path}", verb, ends.echo) for verb in _ECHO_METHODS),
     ]
     routes = [Route(path, guarded(state, fn), methods=[verb]) for path, verb, fn in table]
     return Starlette(routes=routes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
@@ -39,6 +39,7 @@ class RecordedRequest:
     form: dict[str, str]
     json: Any
     at: float
+    body: bytes = field(default=b"", repr=False)  # the raw body as received
 
 
 @dataclass

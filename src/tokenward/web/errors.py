@@ -22,6 +22,7 @@ from tokenward.errors import (
     StateConflict,
     StoreError,
     Unauthenticated,
+    UpstreamError,
 )
 
 __all__ = ["STATUS", "error_response", "install_error_handlers"]
@@ -37,6 +38,7 @@ STATUS: dict[type[ServiceError], int] = {
     PayloadTooLarge: 413,
     IdempotencyMismatch: 422,
     RateLimited: 429,
+    UpstreamError: 502,
     ProviderUnavailable: 503,
 }
 

@@ -34,13 +34,17 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+_EXTRA = {
+    409: "The account connector's state forbids the call",
+    502: "The provider's API could not be reached",
+}
+
+
 def errors(*extra: int) -> dict[int | str, dict[str, Any]]:
     """The standard error responses, plus e.g. 409 for calls that depend on credential state."""
     out = dict(ERRORS)
     for status in extra:
-        out[status] = _err(
-            {409: "The account connector's state forbids the call"}.get(status, "Error")
-        )
+        out[status] = _err(_EXTRA.get(status, "Error"))
     return out
 
 

@@ -13,10 +13,14 @@ def routers() -> list[APIRouter]:
         accounts,
         application_connectors,
         connectors,
+        credential_token,
+        events,
         health,
         install,
+        methods,
         partner,
         properties,
+        proxy,
         token,
     )
 
@@ -26,6 +30,9 @@ def routers() -> list[APIRouter]:
     return [
         health.router,
         account_connectors.router,
+        credential_token.router,
+        methods.router,
+        proxy.router,
         token.router,
         accounts.router,
         install.router,
@@ -33,4 +40,5 @@ def routers() -> list[APIRouter]:
         partner.router,
         connectors.router,
         application_connectors.router,
+        events.router,
     ]

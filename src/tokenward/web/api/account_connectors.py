@@ -8,6 +8,7 @@ from fastapi.responses import Response
 
 from tokenward.domain.paging import PageRequest
 from tokenward.services import account_connectors as svc
+from tokenward.services import credentials
 from tokenward.services.context import Principal
 from tokenward.web.api import ac_present as present
 from tokenward.web.api.ac_schemas import AccountConnectorIn, AccountConnectorOut, as_id
@@ -133,3 +134,20 @@ async def deauthenticate(
 ) -> Response:
     name = await run(svc.deauthenticate, context(request), caller, account, ac_id)
     return ok({"Message": f"Connector '{name}' successfully de-authenticated."})
+
+
+@router.post(
+    "/{account_connector_id}/refresh",
+    summary="Refresh the credential now (forced, still single flight)",
+    responses={**errors(409, 503), 200: {"model": AccountConnectorOut}},
+)
+async def refresh(
+    request: Request,
+    ac_id: int = AccountConnectorId,
+    caller: Principal = Caller,
+    account: str | None = Account,
+) -> Response:
+    ctx = context(request)
+    await credentials.refresh_now(ctx, caller, account, ac_id)
+    view = await run(svc.get_account_connector, ctx, caller, account, ac_id)
+    return ok(present.account_connector(view))

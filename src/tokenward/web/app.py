@@ -29,7 +29,12 @@ from tokenward.web.middleware import (
     TrailingSlashMiddleware,
 )
 from tokenward.web.responses import documented_models
+from tokenward.web.webflow import install_webflow
 from tokenward.worker.housekeeping import Housekeeper
+from tokenward.worker.polling import PollingWorker
+from tokenward.worker.refresher import Refresher
+from tokenward.worker.revocations import RevocationWorker
+from tokenward.worker.webhooks import WebhookDispatcher
 
 __all__ = ["create_app"]
 
@@ -47,11 +52,14 @@ def create_app(
     clock: Clock | None = None,
     migrate: bool = False,
     housekeeping: bool | None = None,
+    dispatch: bool | None = None,
 ) -> FastAPI:
     """Build the app. Pass ``runtime`` to share one (tests); otherwise the lifespan opens it.
 
     ``housekeeping`` runs the purge/flush task; by default only when the app owns its runtime,
     so that tests sharing a runtime stay deterministic (``serve`` passes True).
+    ``dispatch`` runs the webhook dispatcher and the revocation worker; by default whenever
+    housekeeping runs.
     """
 
     @asynccontextmanager
@@ -63,11 +71,17 @@ def create_app(
         if housekeeping or (housekeeping is None and owned):
             keeper = Housekeeper(rt.ctx, audit_retention_days=settings.audit_retention_days)
             keeper.start()
+        background = housekeeping or (housekeeping is None and owned)
+        dispatchers = _start_dispatchers(rt, background if dispatch is None else dispatch)
         try:
             yield
         finally:
+            for dispatcher in dispatchers:
+                await dispatcher.stop()
             if keeper is not None:
                 await keeper.stop()
+            # the outbound pool belongs to this event loop: close it with the loop's app
+            await app.state.ctx.transport.aclose()
             if owned:
                 rt.close()
 
@@ -91,6 +105,7 @@ def create_app(
         # so that a caller without a token learns nothing but 401.
         protected = any(getattr(r, "path", "").startswith("/v1.0/") for r in router.routes)
         app.include_router(router, dependencies=[Depends(principal)] if protected else None)
+    install_webflow(app)  # browser pages: no bearer token (docs/webflow.md)
     _install_openapi(app)
 
     def ctx() -> Any:
@@ -104,6 +119,20 @@ def create_app(
     app.add_middleware(AccessLogMiddleware, registry=app.state.metrics)
     app.add_middleware(SecurityHeadersMiddleware)
     return app
+
+
+def _start_dispatchers(runtime: Runtime, enabled: bool) -> list[PollingWorker]:
+    """The background refresher, the webhook dispatcher and the revocation worker, started
+    (DESIGN.md §2 worker/)."""
+    if not enabled:
+        return []
+    workers: list[PollingWorker] = [WebhookDispatcher(runtime.ctx), RevocationWorker(runtime.ctx)]
+    if runtime.settings.refresher_enabled:
+        refresher = Refresher(runtime.ctx, concurrency=runtime.settings.refresher_concurrency)
+        workers.insert(0, refresher)
+    for worker in workers:
+        worker.start()
+    return workers
 
 
 def _attach(app: FastAPI, runtime: Runtime) -> None:

@@ -59,8 +59,9 @@ class Transport:
         self._allow_insecure_http = allow_insecure_http
         self._connect_timeout = connect_timeout
         self._max_body_bytes = max_body_bytes
-        self._session: aiohttp.ClientSession | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        # A pool belongs to the event loop that opened it: a caller on another loop (a test
+        # client's thread, a CLI command) gets its own, and each loop closes its own.
+        self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
 
     async def send(self, request: HttpRequest, *, timeout: float) -> HttpResponse:
         """Send ``request`` and read the whole answer within ``timeout`` seconds, or raise
@@ -76,11 +77,9 @@ class Transport:
             raise _translate(exc, host, sent=progress.sent) from exc
 
     async def aclose(self) -> None:
-        """Close the pool; a later ``send`` opens a new one."""
-        if self._session is not None:
-            if self._loop is not asyncio.get_running_loop():
-                return  # another loop's pool: only that loop can close it
-            session, self._session = self._session, None
+        """Close this event loop's pool; a later ``send`` opens a new one."""
+        session = self._sessions.pop(asyncio.get_running_loop(), None)
+        if session is not None:
             await session.close()
             # closed transports drop their sockets on the loop's next turns (aiohttp #1925)
             for _ in range(3):
@@ -116,13 +115,11 @@ class Transport:
         return bytes(body)
 
     def _pool(self) -> aiohttp.ClientSession:
-        # A pool belongs to the event loop that opened it: a caller on another loop (a test
-        # client's thread, a CLI command) gets its own rather than a broken one.
         loop = asyncio.get_running_loop()
-        if self._session is not None and self._loop is not loop:
-            self._session = None
-        if self._session is None:
-            self._loop = loop
+        session = self._sessions.get(loop)
+        if session is None:
+            for stale in [other for other in self._sessions if other.is_closed()]:
+                del self._sessions[stale]
             tracing = aiohttp.TraceConfig()
             tracing.on_request_headers_sent.append(_mark_sent)
             connector = aiohttp.TCPConnector(
@@ -130,13 +127,14 @@ class Transport:
                 resolver=_GuardedResolver(allow_insecure_http=self._allow_insecure_http),
                 use_dns_cache=False,
             )
-            self._session = aiohttp.ClientSession(
+            session = aiohttp.ClientSession(
                 connector=connector,
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trace_configs=[tracing],
                 trust_env=False,  # no proxy from the environment: the policy sees the real host
             )
-        return self._session
+            self._sessions[loop] = session
+        return session
 
 
 class _Refusal(OSError):

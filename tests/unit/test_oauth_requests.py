@@ -347,3 +347,13 @@ def test_password_request_keeps_the_password_out_of_the_url() -> None:
         "client_secret": "s",
     }
     assert "p w" not in request.url
+
+
+@pytest.mark.parametrize("response_type", ["token", "id_token token", "code token"])
+def test_f07_only_the_code_response_type_is_ever_requested(response_type: str) -> None:
+    """No implicit or hybrid grant: ``response_type`` is ours, a knob cannot change it."""
+    assert _query(_url(_auth()))["response_type"] == ["code"]
+    with pytest.raises(OAuthConfigError):
+        _url(_auth(AuthoriseParams={"response_type": response_type}))
+    with pytest.raises(OAuthConfigError):
+        _url(_auth(), extra={"response_type": response_type})

@@ -5,6 +5,7 @@ lost-response rule, versions and events (DESIGN.md §8; SECURITY.md §3.2, RT-, 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -24,6 +25,7 @@ from oauth_calls import code_tokens
 
 from tokenward.clock import FakeClock
 from tokenward.crypto.fields import credential_aad
+from tokenward.domain.authvalue import format_utc
 from tokenward.domain.models import AuthState
 from tokenward.errors import ProviderUnavailable, StateConflict
 from tokenward.runtime import Runtime
@@ -436,3 +438,30 @@ async def test_client_credentials_authenticate_lazily_and_remint_on_expiry(
     assert grants == ["client_credentials", "client_credentials"]
     types = [e.type for e in stored_events(runtime)]
     assert types.count("accountconnector.authenticated") == 1
+
+
+async def test_refresh_expires_is_respected_without_contacting_the_provider(
+    runtime: Runtime,
+    provider: ProviderDouble,
+    client: TestClient,
+    acct: dict[str, str],
+    auth: dict[str, str],
+    clock: FakeClock,
+) -> None:
+    """A refresh token past its ``RefreshExpires`` is not sent: the credential needs re-auth."""
+    ac_id = install_double(client, auth, acct, provider)
+    tokens = code_tokens(provider)
+    value = {
+        "AccessToken": tokens["access_token"],
+        "RefreshToken": tokens["refresh_token"],
+        "Expires": format_utc(clock.now() + timedelta(hours=1)),
+        "RefreshExpires": format_utc(clock.now() + timedelta(hours=2)),
+    }
+    write_auth_value(client, acct, ac_id, json.dumps(value))
+    clock.advance(3 * 3600)
+    with pytest.raises(StateConflict) as caught:
+        await credentials.renew(fast_context(runtime), renewal(runtime, ac_id), mode=Mode.DEMAND)
+    assert caught.value.code == "needs_reauth"
+    cred = stored(runtime, ac_id)
+    assert (cred.state, cred.error_code) == (AuthState.NEEDS_REAUTH, "refresh_token_expired")
+    assert provider.refresh_attempts == 0

@@ -306,6 +306,8 @@ async def renew(
             step = await anyio.to_thread.run_sync(_take, ctx, renewal, mode, stale_version, owner)
             if isinstance(step, FreshCredential):
                 return step
+            if isinstance(step, _Refused):
+                raise step.error
             if isinstance(step, Lease):
                 result = await exchange(ctx, step)
                 if result is not None:
@@ -335,6 +337,13 @@ async def renew(
 
 
 @dataclass(frozen=True)
+class _Refused:
+    """The credential was marked failed in the transaction; raise this once it committed."""
+
+    error: StateConflict
+
+
+@dataclass(frozen=True)
 class _Busy:
     """Someone else holds the lease until ``lease_until`` (version ``version``)."""
 
@@ -354,7 +363,7 @@ def _watch(ctx: ServiceContext, renewal: Renewal) -> _Busy:
 
 def _take(
     ctx: ServiceContext, renewal: Renewal, mode: Mode, stale_version: int | None, owner: str
-) -> FreshCredential | Lease | _Busy:
+) -> FreshCredential | Lease | _Busy | _Refused:
     """In one write transaction: decide whether the credential needs renewing and, if so,
     take its lease. Returns the usable credential, the lease, or "busy"."""
     with ctx.db.write() as tx:
@@ -381,7 +390,7 @@ def _take(
             meanwhile = _serve_meanwhile(ctx, cred, doc, auth_type, mode, now)
             return meanwhile or _Busy(cred.version, cred.lease_until)
         setup = load_setup(ctx, tx, item)
-        grant = _grant(setup, doc)
+        grant = _grant(setup, doc, now)
         if grant is None:
             return _dead_end(ctx, tx, renewal.account_id, cred, doc, auth_type, mode, now)
         if mode is not Mode.FORCE and cred.retry_after_utc and now < cred.retry_after_utc:
@@ -503,12 +512,16 @@ def _serve_meanwhile(
     return fresh_view(auth_type, cred, doc)
 
 
-def _grant(setup: ProviderSetup, doc: TokenDocument) -> str | None:
-    """How this credential can be renewed: its refresh token, or a grant that mints."""
+def _grant(setup: ProviderSetup, doc: TokenDocument, now: datetime | None = None) -> str | None:
+    """How this credential can be renewed: its refresh token (unless past ``RefreshExpires``),
+    or a grant that mints."""
     auth = setup.auth
     if not isinstance(auth, OAuth2Auth):
         return None
-    if doc.refresh_token is not None and not auth.NoRefresh:
+    refresh_expired = (
+        now is not None and doc.refresh_expires_utc is not None and doc.refresh_expires_utc <= now
+    )
+    if doc.refresh_token is not None and not auth.NoRefresh and not refresh_expired:
         return "refresh_token"
     if auth.OAuth2Type == "ClientCredentials":
         return "client_credentials"
@@ -526,7 +539,7 @@ def _dead_end(
     auth_type: str,
     mode: Mode,
     now: datetime,
-) -> FreshCredential:
+) -> FreshCredential | _Refused:
     """Nothing can renew this credential. A still-valid token keeps being served; an expired
     one turns the credential to ``needs_reauth`` (one event) and the caller gets a 409."""
     if (
@@ -546,7 +559,10 @@ def _dead_end(
     code = "refresh_token_expired" if expired_refresh else "token_expired"
     message = "The access token expired and the provider gave no way to renew it."
     mark_failed(ctx, tx, account_id, cred, AuthState.NEEDS_REAUTH, code, message, now=now)
-    raise StateConflict(f"The account connector must be re-authenticated ({code}).", "needs_reauth")
+    # returned, not raised: raising inside the transaction would roll the failure back
+    return _Refused(
+        StateConflict(f"The account connector must be re-authenticated ({code}).", "needs_reauth")
+    )
 
 
 def mark_failed(

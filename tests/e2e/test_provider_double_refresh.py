@@ -232,3 +232,16 @@ def test_provider_shuts_down_promptly() -> None:
     assert time.monotonic() - started < 1
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/.well-known/oauth-authorization-server")
+
+
+def test_issue_grants_gives_independent_refreshable_grants(provider: ProviderDouble) -> None:
+    """The bulk helper (for benchmarks) issues grants a client can refresh like a code flow's;
+    refreshing one leaves the others alone."""
+    issued = provider.state.issue_grants(provider.client.client_id, 3, scope="read")
+    assert len({answer["refresh_token"] for answer in issued}) == 3
+    assert me(provider, issued[0]["access_token"]).status_code == 200
+    assert refresh(provider, issued[0]["refresh_token"]).status_code == 200
+    assert refresh(provider, issued[1]["refresh_token"]).status_code == 200
+    assert provider.refresh_count == 2
+    with pytest.raises(ValueError, match="unknown client"):
+        provider.state.issue_grants("nobody", 1)

@@ -8,7 +8,8 @@ behaviour each test sets, for testing code that talks to OAuth providers over re
         ...  # point the code under test at provider.url
         assert provider.refresh_count == 1
 
-It serves ``GET /authorize``, ``POST /token``, ``POST /revoke``, ``POST /par``,
+It serves ``GET /authorize`` (``POST /authorize`` too: its login form, with
+``ProviderBehaviour.login_form``), ``POST /token``, ``POST /revoke``, ``POST /par``,
 ``GET /.well-known/oauth-authorization-server``, a protected resource ``GET /api/me``, an
 unauthenticated ``/api/echo/…`` (any method) and ``GET /api/redirect?to=…`` (see
 ``provider_app``); its rules live in ``provider_state`` and its switches in

@@ -11,16 +11,23 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from html import escape
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from tokenward.testing.provider_behaviour import Failure
+from tokenward.testing.provider_behaviour import Failure, RegisteredClient
 from tokenward.testing.provider_client_auth import authenticate
 from tokenward.testing.provider_metadata import metadata
 from tokenward.testing.provider_records import RecordedRequest, Refused
@@ -124,6 +131,33 @@ def _with_query(uri: str, params: Mapping[str, str]) -> str:
     return uri + ("&" if "?" in uri else "?") + urlencode(params)
 
 
+_LOGIN_FIELDS = frozenset({"username", "password", "action"})
+_LOGIN_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Provider double: sign in</title></head>
+<body>
+<h1>Sign in to the provider double</h1>
+{error}<form method="post" action="/authorize">
+{hidden}<p><label>Username <input name="username" id="username" autocomplete="off"></label></p>
+<p><label>Password <input name="password" id="password" type="password"></label></p>
+<p><button type="submit" name="action" value="login" id="login">Sign in</button>
+<button type="submit" name="action" value="deny" id="deny">Cancel</button></p>
+</form>
+</body></html>
+"""
+
+
+def _login_page(params: Mapping[str, str], error: str | None = None) -> Response:
+    """The double's sign-in form: the authorization parameters ride along as hidden fields."""
+    hidden = "".join(
+        f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">\n'
+        for k, v in params.items()
+        if k not in _LOGIN_FIELDS
+    )
+    notice = f'<p id="error" role="alert">{escape(error)}</p>\n' if error else ""
+    html = _LOGIN_PAGE.format(error=notice, hidden=hidden)
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
 class _Endpoints:
     """The endpoint bodies; each is short and delegates the rules to ``ProviderState``."""
 
@@ -140,24 +174,52 @@ class _Endpoints:
             params = self.state.pull(params["request_uri"], params.get("client_id", ""))
         elif behaviour.require_par:
             raise Refused("invalid_request", "pushed authorization request required")
+        client = self._client(params)
+        if behaviour.login_form:
+            # the pushed parameters (if any) are resolved now and travel in the form
+            return _login_page(params)
+        return self._back(client, params, self._authorization_answer(client.client_id, params))
+
+    def sign_in(self, request: Request, params: dict[str, str]) -> Response:
+        """``POST /authorize``: the login form submitted (``ProviderBehaviour.login_form``)."""
+        if not self.state.behaviour.login_form:
+            return PlainTextResponse("the login form is not enabled", 405)
+        fields = {k: v for k, v in params.items() if k not in _LOGIN_FIELDS}
+        client = self._client(fields)
+        if params.get("action") == "deny":
+            return self._back(client, fields, {"error": "access_denied"})
+        username = params.get("username", "")
+        if not self.state.signs_in(username, params.get("password", "")):
+            return _login_page(fields, error="Wrong username or password.")
+        answer = self._authorization_answer(client.client_id, fields, username)
+        return self._back(client, fields, answer)
+
+    def _client(self, params: Mapping[str, str]) -> RegisteredClient:
         client = self.state.clients.get(params.get("client_id", ""))
         if client is None or params.get("redirect_uri") != client.redirect_uri:
             # never redirect to an unverified URI (RFC 6749 §4.1.2.1)
             raise Refused("invalid_request", "unknown client_id or unregistered redirect_uri")
-        answer = self._authorization_answer(client.client_id, params)
+        return client
+
+    def _back(
+        self, client: RegisteredClient, params: Mapping[str, str], answer: dict[str, str]
+    ) -> Response:
+        """The redirect to the client with the authorization response (RFC 6749 §4.1.2)."""
         if "state" in params:
             answer["state"] = params["state"]
-        if behaviour.send_iss:
+        if self.state.behaviour.send_iss:
             answer["iss"] = self.issuer
         return RedirectResponse(_with_query(client.redirect_uri, answer), status_code=302)
 
-    def _authorization_answer(self, client_id: str, params: dict[str, str]) -> dict[str, str]:
+    def _authorization_answer(
+        self, client_id: str, params: Mapping[str, str], subject: str = "alice"
+    ) -> dict[str, str]:
         if params.get("response_type") != "code":
             return {"error": "unsupported_response_type"}
         if self.state.behaviour.deny_authorization:
             return {"error": "access_denied"}
         try:
-            return {"code": self.state.issue_code(client_id, params)}
+            return {"code": self.state.issue_code(client_id, params, subject)}
         except Refused as refused:
             return {"error": refused.error, "error_description": refused.description}
 
@@ -241,6 +303,7 @@ def build_app(state: ProviderState, base_url: str) -> Starlette:
     ends = _Endpoints(state, base_url)
     table: list[tuple[str, str, Handler]] = [
         ("/authorize", "GET", ends.authorize),
+        ("/authorize", "POST", ends.sign_in),
         ("/par", "POST", ends.par),
         ("/token", "POST", ends.token),
         ("/revoke", "POST", ends.revoke),

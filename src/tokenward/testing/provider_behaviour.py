@@ -99,8 +99,13 @@ class ProviderBehaviour:
     #: an issuer other than the double's URL, in metadata and ``iss`` (mix-up / F-10 tests)
     issuer_override: str | None = None
     require_pkce: bool = False
-    #: answer ``error=access_denied`` to the authorization request
+    #: answer ``error=access_denied`` to the authorization request (after the sign-in, when
+    #: ``login_form`` is on)
     deny_authorization: bool = False
+    #: ``GET /authorize`` answers a minimal HTML sign-in form (username, password, "Sign in",
+    #: "Cancel") instead of redirecting back at once; ``POST /authorize`` with it issues the
+    #: code for that user (one of ``ProviderDouble(users=…)``), or ``access_denied`` on Cancel
+    login_form: bool = False
     enable_par: bool = False
     require_par: bool = False
     token_lifetime_seconds: int = 3600

@@ -50,6 +50,7 @@ class AuthCode:
     challenge: str | None
     expires_at: float
     grant_id: str | None = None  # set when redeemed, so a replay can revoke what it issued
+    subject: str = "alice"  # the user who signed in (the login form's username)
 
 
 @dataclass

@@ -64,9 +64,18 @@ class ProviderState:
 
     # -- authorization endpoint ------------------------------------------------------------
 
-    def issue_code(self, client_id: str, params: Mapping[str, str]) -> str:
-        """Store a code for validated authorization ``params``; the PKCE challenge is kept
-        whenever one was given (and required when the behaviour says so)."""
+    def signs_in(self, username: str, password: str) -> bool:
+        """Whether ``username`` and ``password`` are one of the double's users (login form)."""
+        with self.lock:
+            known = self.users.get(username)
+        if not username or known is None:
+            return False
+        return secrets.compare_digest(known.encode(), password.encode())
+
+    def issue_code(self, client_id: str, params: Mapping[str, str], subject: str = "alice") -> str:
+        """Store a code for validated authorization ``params`` on behalf of ``subject``; the
+        PKCE challenge is kept whenever one was given (and required when the behaviour says
+        so)."""
         challenge = params.get("code_challenge") or None
         if challenge is None and self.behaviour.require_pkce:
             raise Refused("invalid_request", "code_challenge required")
@@ -80,6 +89,7 @@ class ProviderState:
                 scope=params.get("scope", ""),
                 challenge=challenge,
                 expires_at=self.now() + self.behaviour.code_lifetime_seconds,
+                subject=subject,
             )
         return code
 
@@ -113,7 +123,7 @@ class ProviderState:
             if params.get("redirect_uri") != code.redirect_uri:
                 raise Refused("invalid_grant", "redirect_uri differs from the authorization")
             self._check_verifier(code.challenge, params.get("code_verifier"))
-            grant_id = self._new_grant(client_id, code.scope, "alice")
+            grant_id = self._new_grant(client_id, code.scope, code.subject)
             code.grant_id = grant_id
             return self._tokens(grant_id, with_refresh=True)
 
@@ -148,6 +158,18 @@ class ProviderState:
         with self.lock:
             grant_id = self._new_grant(client_id, params.get("scope", ""), username)
             return self._tokens(grant_id, with_refresh=True)
+
+    def issue_grants(self, client_id: str, count: int, scope: str = "") -> list[dict[str, Any]]:
+        """``count`` new grants of ``client_id`` for alice, each with the token response a
+        completed code flow would get (access and refresh token); for benchmarks and tests that
+        need many live refresh tokens without as many HTTP round trips."""
+        if client_id not in self.clients:
+            raise ValueError(f"unknown client {client_id!r}")
+        with self.lock:
+            return [
+                self._tokens(self._new_grant(client_id, scope, "alice"), with_refresh=True)
+                for _ in range(count)
+            ]
 
     # -- revocation and the protected resource ---------------------------------------------
 

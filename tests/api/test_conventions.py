@@ -148,3 +148,18 @@ def test_trailing_slash_answers_in_place(client: TestClient, auth: dict[str, str
     listed = client.get("/v1.0/accounts/", headers=auth, follow_redirects=False)
     assert listed.status_code == 200
     assert [a["Name"] for a in listed.json()] == ["Slash"]
+
+
+def test_unknown_partner_api_paths_answer_401_without_a_token(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    """Without a valid token even a path that matches no route is a 401 (with the Bearer
+    challenge), so an anonymous caller cannot map the API; with one it is the usual 404."""
+    for path in ("/v1.0/no-such-thing", "/v1.0/account/connectors/1/proxy/%0A"):
+        anonymous = client.get(path)
+        assert anonymous.status_code == 401, path
+        assert anonymous.headers["www-authenticate"] == "Bearer"
+        bad = client.get(path, headers={"Authorization": "Bearer nope"})
+        assert bad.status_code == 401, path
+    assert client.get("/v1.0/no-such-thing", headers=auth).status_code == 404
+    assert client.get("/no-such-thing").status_code == 404  # outside the partner API

@@ -85,8 +85,17 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(400, "; ".join(parts) or "The request is invalid.", "invalid_request")
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404 and request.url.path.startswith("/v1.0/"):
+        # A caller without a valid token learns nothing but 401, not even which partner API
+        # paths exist (the same rule as for matched routes).
+        from tokenward.web.deps import principal
+
+        try:
+            await principal(request)
+        except ServiceError as refused:
+            return await _service_error(request, refused)
     message = {
         404: "No HTTP resource was found that matches the request URI.",
         405: "The requested resource does not support this HTTP method.",

@@ -42,10 +42,11 @@ provider = provider_fixture()
 ADMIN = Principal("tests")
 CONNECTOR = 9300
 PLAIN = 9301  # the same without RevokeUrl
+ISSUER_ONLY = 9302  # no RevokeUrl, an Issuer whose metadata names the endpoint
 AUTH_ID = "5b0c7c1e-8f0a-4c55-9a37-0d3f6f1e7009"
 
 
-def _connector(connector_id: int, url: str, *, revoke: bool) -> Connector:
+def _connector(connector_id: int, url: str, *, revoke: bool, issuer: bool = False) -> Connector:
     auth = {
         "Id": AUTH_ID,
         "AuthName": "OAuth 2.0",
@@ -53,6 +54,7 @@ def _connector(connector_id: int, url: str, *, revoke: bool) -> Connector:
         "AuthoriseUrl": f"{url}/authorize",
         "AccessTokenUrl": f"{url}/token",
         "RevokeUrl": f"{url}/revoke" if revoke else None,
+        "Issuer": url if issuer else None,
     }
     return Connector.model_validate(
         {
@@ -337,3 +339,25 @@ async def test_no_secret_in_any_webhook_payload(
         seen = delivery.body.decode() + json.dumps(delivery.headers)
         for secret in [*secrets, webhook_secret]:
             assert secret not in seen
+
+
+async def test_V01_the_issuers_metadata_names_the_revocation_endpoint(
+    ctx: ServiceContext, runtime: Runtime, provider: ProviderDouble
+) -> None:
+    """A connector with an Issuer and no RevokeUrl: the revocation endpoint comes from the
+    RFC 8414 metadata, looked up when the queued row is sent."""
+    catalog = Catalog([_connector(ISSUER_ONLY, provider.url, revoke=False, issuer=True)])
+    ctx = replace(ctx, catalog=catalog)
+    runtime.ctx = ctx
+    client = provider.client
+    changes = ApplicationConnectorChanges(
+        client_id=client.client_id, client_secret=client.client_secret
+    )
+    put_application_connector(ctx, ADMIN, ISSUER_ONLY, changes)
+    ac_id, tokens = connect(ctx, provider, ISSUER_ONLY)
+    deauthenticate(ctx, ADMIN, "acme", ac_id)
+    assert await revocation.process_due(ctx, "worker-1") == ["revoked"]
+    assert len(provider.requests_to("/.well-known/oauth-authorization-server")) == 1
+    revoked = [r.form["token"] for r in provider.requests_to("/revoke")]
+    assert revoked == [tokens["refresh_token"], tokens["access_token"]]
+    assert me(provider, tokens["access_token"]) == 401

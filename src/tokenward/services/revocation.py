@@ -2,8 +2,9 @@
 
 When an account connector is de-authenticated or deleted, :func:`queue_revocation` runs in the
 same write transaction that drops the credential: if the connector's OAuth 2 entry declares a
-``RevokeUrl``, the endpoint, the client authentication and both tokens are sealed into one
-``revocations`` row (AAD bound to the row id). The credential itself is gone when that
+``RevokeUrl`` (or an ``Issuer`` whose RFC 8414 metadata names a ``revocation_endpoint``, looked
+up when the row is sent), the endpoint, the client authentication and both tokens are sealed
+into one ``revocations`` row (AAD bound to the row id). The credential itself is gone when that
 transaction commits, so the tokens are never served again, whatever the provider says later.
 
 The dispatcher inside ``serve`` then calls :func:`process_due`: each due row is leased (so no two
@@ -25,14 +26,22 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any, Literal
 
 from tokenward.catalog.schema import OAuth2Auth
 from tokenward.crypto.fields import credential_aad, revocation_aad
 from tokenward.domain.models import AccountConnector, Revocation
-from tokenward.errors import CredentialCorrupted, OAuthConfigError, ServiceError, TransportError
+from tokenward.errors import (
+    CredentialCorrupted,
+    OAuthConfigError,
+    OAuthError,
+    ServiceError,
+    TransportError,
+)
 from tokenward.oauth.decisions import backoff_delay
-from tokenward.oauth.requests import revocation_request
+from tokenward.oauth.metadata import metadata_url, parse_metadata
+from tokenward.oauth.requests import HttpRequest, revocation_request
 from tokenward.oauth.revocation import classify_revocation
 from tokenward.services.auth_values import drop_credential
 from tokenward.services.context import Principal, ServiceContext
@@ -137,7 +146,7 @@ def _payload(
         _not_queued(item, exc.code)
         return None
     auth = setup.auth
-    if not isinstance(auth, OAuth2Auth) or not auth.RevokeUrl:
+    if not isinstance(auth, OAuth2Auth) or not (auth.RevokeUrl or auth.Issuer):
         return None
     try:
         tokens = read_document("OAuth2", ctx.sealer.open(sealed, credential_aad(item.id)))
@@ -150,7 +159,8 @@ def _payload(
         _not_queued(item, "client_credentials_missing")
         return None
     return {
-        "Endpoint": auth.RevokeUrl,
+        "Endpoint": auth.RevokeUrl,  # None: the issuer's metadata names it (looked up on send)
+        "Issuer": auth.Issuer,
         "ClientAuthMethod": auth.ClientAuthMethod,
         "ClientId": setup.client_id,
         "ClientSecret": setup.client_secret,
@@ -218,8 +228,38 @@ def _opened(ctx: ServiceContext, row: Revocation) -> dict[str, Any]:
     return document
 
 
+async def _metadata_endpoint(
+    ctx: ServiceContext, issuer: str
+) -> tuple[str | None, tuple[Outcome, str, int | None] | None]:
+    """The ``revocation_endpoint`` of the issuer's RFC 8414 metadata, or why there is none
+    (a provider that cannot be reached now is retried; one without the endpoint is not)."""
+    try:
+        request = HttpRequest(
+            "GET", metadata_url(issuer), MappingProxyType({"Accept": "application/json"})
+        )
+        response = await ctx.transport.send(request, timeout=ctx.lifecycle.provider_timeout)
+    except OAuthConfigError:
+        return None, ("given_up", "the Issuer is not a metadata location", None)
+    except TransportError as exc:
+        return None, ("retry", f"metadata transport {exc.kind}", None)
+    if response.status == 429 or response.status >= 500:
+        return None, ("retry", f"metadata HTTP {response.status}", None)
+    try:
+        found = parse_metadata(response.status, response.body, expected_issuer=issuer)
+    except OAuthError as exc:
+        return None, ("given_up", f"unusable metadata: {exc.error}", None)
+    if not found.revocation_endpoint:
+        return None, ("given_up", "the issuer's metadata names no revocation_endpoint", None)
+    return found.revocation_endpoint, None
+
+
 async def _send(ctx: ServiceContext, payload: dict[str, Any]) -> tuple[Outcome, str, int | None]:
     """Revoke the refresh token, then the access token; stop at the first answer to retry."""
+    if not payload.get("Endpoint") and payload.get("Issuer"):
+        endpoint, problem = await _metadata_endpoint(ctx, str(payload["Issuer"]))
+        if problem is not None:
+            return problem
+        payload = {**payload, "Endpoint": endpoint}
     try:
         auth = OAuth2Auth.model_validate(
             {

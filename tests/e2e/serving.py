@@ -20,8 +20,6 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from conftest import pg_base_url
-
 __all__ = [
     "COMMAND",
     "Deployment",
@@ -41,6 +39,14 @@ COMMAND = (
     if _SCRIPT.exists()
     else [sys.executable, "-c", "from tokenward.cli.main import main; main()"]
 )
+
+
+def pg_base_url() -> str:
+    """The PostgreSQL test database (as tests/conftest.py reads it; not imported from there:
+    several test folders have a ``conftest`` module)."""
+    return os.environ.get(
+        "TOKENWARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
 
 
 def clean_env(**settings: str) -> dict[str, str]:

@@ -259,3 +259,30 @@ async def test_p03_a_name_resolving_to_loopback_is_refused_before_connecting(
     await strict.aclose()
     assert (caught.value.kind, caught.value.sent) == ("refused_destination", False)
     assert connections == ["getaddrinfo"]
+
+
+@pytest.mark.parametrize(("fresh", "connections"), [(False, 1), (True, 3)])
+async def test_r07_token_requests_never_ride_a_pooled_connection(
+    transport: Transport, fresh: bool, connections: int
+) -> None:
+    """A pooled keep-alive connection the server has just closed fails *after* sending, which
+    looks like a lost answer; token requests therefore open a connection of their own."""
+    peers: set[int] = set()
+
+    async def answer(request: web.Request) -> web.Response:
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        peers.add(peer[1] if peer else 0)
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_get("/ok", answer)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        request = HttpRequest("GET", str(server.make_url("/ok")), MappingProxyType({}))
+        for _ in range(3):
+            sent = await transport.send(request, timeout=5, fresh_connection=fresh)
+            assert sent.status == 200
+    finally:
+        await server.close()
+    assert len(peers) == connections

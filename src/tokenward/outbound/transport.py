@@ -61,37 +61,46 @@ class Transport:
         self._max_body_bytes = max_body_bytes
         # A pool belongs to the event loop that opened it: a caller on another loop (a test
         # client's thread, a CLI command) gets its own, and each loop closes its own.
-        self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+        self._sessions: dict[tuple[asyncio.AbstractEventLoop, bool], aiohttp.ClientSession] = {}
 
-    async def send(self, request: HttpRequest, *, timeout: float) -> HttpResponse:
+    async def send(
+        self, request: HttpRequest, *, timeout: float, fresh_connection: bool = False
+    ) -> HttpResponse:
         """Send ``request`` and read the whole answer within ``timeout`` seconds, or raise
-        :class:`TransportError`. An HTTP error status is an answer, not an exception."""
+        :class:`TransportError`. An HTTP error status is an answer, not an exception.
+
+        ``fresh_connection``: never reuse a pooled keep-alive connection. For requests that
+        must not be sent twice (token requests rotate refresh tokens): a pooled connection the
+        server has just closed would fail after sending and look like a lost answer (R-07).
+        """
         host = check_url(request.url, allow_insecure_http=self._allow_insecure_http)
         literal = literal_address(host)
         if literal is not None:
             check_address(host, [literal], allow_insecure_http=self._allow_insecure_http)
         progress = SimpleNamespace(sent=False)
         try:
-            return await self._exchange(request, timeout, progress)
+            return await self._exchange(request, timeout, progress, fresh_connection)
         except (aiohttp.ClientError, OSError) as exc:
             raise _translate(exc, host, sent=progress.sent) from exc
 
     async def aclose(self) -> None:
-        """Close this event loop's pool; a later ``send`` opens a new one."""
-        session = self._sessions.pop(asyncio.get_running_loop(), None)
-        if session is not None:
-            await session.close()
-            # closed transports drop their sockets on the loop's next turns (aiohttp #1925)
-            for _ in range(3):
-                await asyncio.sleep(0)
+        """Close this event loop's pools; a later ``send`` opens new ones."""
+        loop = asyncio.get_running_loop()
+        for fresh in (False, True):
+            session = self._sessions.pop((loop, fresh), None)
+            if session is not None:
+                await session.close()
+        # closed transports drop their sockets on the loop's next turns (aiohttp #1925)
+        for _ in range(3):
+            await asyncio.sleep(0)
 
     async def _exchange(
-        self, request: HttpRequest, timeout: float, progress: SimpleNamespace
+        self, request: HttpRequest, timeout: float, progress: SimpleNamespace, fresh: bool
     ) -> HttpResponse:
         limits = aiohttp.ClientTimeout(
             total=timeout, sock_connect=min(self._connect_timeout, timeout), sock_read=timeout
         )
-        async with self._pool().request(
+        async with self._pool(fresh=fresh).request(
             request.method,
             request.url,
             headers=dict(request.headers),
@@ -114,11 +123,11 @@ class Transport:
                 raise _too_large(self._max_body_bytes)
         return bytes(body)
 
-    def _pool(self) -> aiohttp.ClientSession:
+    def _pool(self, *, fresh: bool = False) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
-        session = self._sessions.get(loop)
+        session = self._sessions.get((loop, fresh))
         if session is None:
-            for stale in [other for other in self._sessions if other.is_closed()]:
+            for stale in [key for key in self._sessions if key[0].is_closed()]:
                 del self._sessions[stale]
             tracing = aiohttp.TraceConfig()
             tracing.on_request_headers_sent.append(_mark_sent)
@@ -126,6 +135,7 @@ class Transport:
                 ssl=ssl.create_default_context(),
                 resolver=_GuardedResolver(allow_insecure_http=self._allow_insecure_http),
                 use_dns_cache=False,
+                force_close=fresh,
             )
             session = aiohttp.ClientSession(
                 connector=connector,
@@ -133,7 +143,7 @@ class Transport:
                 trace_configs=[tracing],
                 trust_env=False,  # no proxy from the environment: the policy sees the real host
             )
-            self._sessions[loop] = session
+            self._sessions[(loop, fresh)] = session
         return session
 
 

@@ -640,7 +640,9 @@ async def send_token_request(
 ) -> TokenSet:
     """Send a token request through the one transport and parse the answer (raises
     ``OAuthError`` for a refusal or an unusable answer, ``TransportError`` below HTTP)."""
-    response = await ctx.transport.send(request, timeout=ctx.lifecycle.provider_timeout)
+    response = await ctx.transport.send(
+        request, timeout=ctx.lifecycle.provider_timeout, fresh_connection=True
+    )
     return parse_token_response(
         response.status,
         response.headers,

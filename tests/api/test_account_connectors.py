@@ -455,3 +455,15 @@ def test_connector_that_left_the_catalog(
     assert response.status_code == 409
     assert response.json()["Code"] == "connector_missing"
     assert client.put(_url(ac_id), json={"Description": "d"}, headers=acct).status_code == 200
+
+
+def test_refresh_of_a_connector_without_oauth_is_409_and_changes_nothing(
+    client: TestClient, acct: dict[str, str], runtime: Runtime
+) -> None:
+    """``POST …/refresh`` on an API-key connector: 409 ``not_refreshable``, nothing changed."""
+    ac_id = installed(client, acct, APIKEY, {"AuthValue": "k"})["Id"]
+    before = snapshot(runtime)
+    response = client.post(_url(ac_id, "/refresh"), headers=acct)
+    assert response.status_code == 409
+    assert response.json()["Code"] == "not_refreshable"
+    assert snapshot(runtime) == before

@@ -51,6 +51,7 @@ class Runtime:
         return []
 
     def close(self) -> None:
+        self.ctx.writes.close()
         self.ctx.audit.flush()
         self.db.dispose()
 

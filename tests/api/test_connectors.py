@@ -10,11 +10,12 @@ from ac_support import restricted_headers
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from tokenward.catalog.loader import load_catalog
 from tokenward.clock import FakeClock
 from tokenward.runtime import Runtime
 from tokenward.store.tables import audit_log, custom_connectors
 
-BUILTIN = 8
+BUILTIN = len(load_catalog())  # the shipped catalog (tests/unit/test_catalog_quality.py)
 CONNECTOR_KEYS = {
     "Id",
     "Name",
@@ -91,7 +92,7 @@ def stored_definitions(runtime: Runtime) -> list[tuple[Any, ...]]:
 
 def test_list_connectors_has_cyclrs_item_shape(client: TestClient, auth: dict[str, str]) -> None:
     """GET /v1.0/connectors lists the catalog in Cyclr's item shape, with paging headers."""
-    response = client.get("/v1.0/connectors", headers=auth)
+    response = client.get("/v1.0/connectors?pageSize=1000", headers=auth)
     assert response.status_code == 200
     assert response.headers["Total-Records"] == str(BUILTIN)
     assert response.headers["Total-Pages"] == "1"
@@ -128,7 +129,7 @@ def keys_of(value: Any) -> set[str]:
 
 def test_catalog_items_expose_no_internal_knobs(client: TestClient, auth: dict[str, str]) -> None:
     """Token URLs, patterns, PKCE and other knobs are not part of the catalog item."""
-    keys = keys_of(client.get("/v1.0/connectors", headers=auth).json())
+    keys = keys_of(client.get("/v1.0/connectors?pageSize=1000", headers=auth).json())
     knobs = {"AccessTokenUrl", "AuthoriseUrl", "Pattern", "Pkce", "ClientAuthMethod", "Hook"}
     assert not keys & knobs
     assert "BaseUrl" not in keys
@@ -136,16 +137,21 @@ def test_catalog_items_expose_no_internal_knobs(client: TestClient, auth: dict[s
 
 def test_filters_and_paging(client: TestClient, auth: dict[str, str]) -> None:
     """query searches Name/Description, category filters, page/pageSize page with headers."""
-    found = client.get("/v1.0/connectors?query=DRIVE", headers=auth).json()
+    found = client.get("/v1.0/connectors?query=GOOGLE%20DRIVE", headers=auth).json()
     assert [c["Name"] for c in found] == ["Google Drive"]
     crm = client.get("/v1.0/connectors", params={"category": "crm"}, headers=auth).json()
-    assert {c["Name"] for c in crm} == {"Salesforce", "HubSpot"}
-    page = client.get("/v1.0/connectors?pageSize=3&page=3", headers=auth)
-    assert page.headers["Total-Pages"] == "3"
+    assert {"Salesforce", "HubSpot", "Pipedrive"} <= {c["Name"] for c in crm}
+    assert all("CRM" in c["Categories"] for c in crm)
+    pages = -(-BUILTIN // 3)
+    page = client.get(f"/v1.0/connectors?pageSize=3&page={pages}", headers=auth)
+    assert page.headers["Total-Pages"] == str(pages)
     assert page.headers["Total-Records"] == str(BUILTIN)
-    assert len(page.json()) == 2
-    by_name = client.get("/v1.0/connectors?orderBy=Name&sortOrderAsc=false", headers=auth).json()
-    assert [c["Name"] for c in by_name] == sorted((c["Name"] for c in by_name), reverse=True)
+    assert len(page.json()) == BUILTIN - 3 * (pages - 1)
+    by_name = client.get(
+        "/v1.0/connectors?orderBy=Name&sortOrderAsc=false&pageSize=1000", headers=auth
+    ).json()
+    names = [c["Name"] for c in by_name]
+    assert names == sorted(names, key=str.lower, reverse=True)  # case-insensitive
     assert client.get("/v1.0/connectors?query=nothing-like-this", headers=auth).json() == []
 
 

@@ -274,13 +274,14 @@ def test_409_with_code_when_not_authenticated_or_needs_reauth(
     assert api_requests(provider) == []
 
 
-def test_oauth1_calls_are_409_not_supported(
+def test_oauth1_call_without_consumer_is_409(
     api: TestClient, auth: dict[str, str], acct: dict[str, str], provider: ProviderDouble
 ) -> None:
-    """OAuth 1.0a signing is not built yet: a clear 409, nothing sent."""
-    found = install(api, auth, acct, f"{provider.url}/api", entry("OAuth1"))
+    """An OAuth 1.0a call cannot be signed without a consumer key and secret: 409, nothing sent."""
+    value = json.dumps({"AccessToken": "t", "AccessTokenSecret": "s"})
+    found = install(api, auth, acct, f"{provider.url}/api", entry("OAuth1"), value)
     response = call(api, acct, found, GET_ME)
-    assert (response.status_code, response.json()["Code"]) == (409, "not_supported")
+    assert (response.status_code, response.json()["Code"]) == (409, "missing_client_credentials")
     assert api_requests(provider) == []
 
 

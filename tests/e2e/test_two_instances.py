@@ -37,11 +37,20 @@ class Pair:
             refresher_enabled="false",  # only on-demand refreshes race here
             provider_timeout_seconds="2",
         )
-        self.servers = [Server(tmp, env, "--migrate")]
+        self.servers: list[Server] = []
+        self.provider = provider
+        try:
+            self._start(tmp, env)
+        except BaseException:
+            self.stop()  # never leave a started instance behind a failed set-up
+            raise
+
+    def _start(self, tmp: Path, env: dict[str, str]) -> None:
+        self.servers.append(Server(tmp, env, "--migrate"))
         self.servers[0].wait_healthy()
         self.servers.append(Server(tmp, env))
         self.servers[1].wait_healthy()
-        self.provider = provider
+        provider = self.provider
         client = create_client(self.servers[0], "r15")
         token = get_token(self.servers[0], client).json()["access_token"]
         self.auth = bearer(token)

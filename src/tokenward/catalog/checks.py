@@ -122,6 +122,31 @@ def _auth_entries(connector: Connector) -> Iterator[Found]:
             yield f"Authentication[{i}].Hook", f"no hook named '{hook}' (known: {known})"
         if entry.AuthScheme is not None and not _HEADER_NAME.match(entry.AuthScheme):
             yield f"Authentication[{i}].AuthScheme", "must be an HTTP header name"
+        yield from _kept_names(connector, i, entry)
+
+
+def _kept_names(connector: Connector, i: int, entry: object) -> Iterator[Found]:
+    """CallbackMetadata and TokenMetadata are kept as properties: each must be a declared,
+    optional account connector property (it is unknown until the connect)."""
+    declared = {
+        name.lower(): param
+        for param in connector.property_parameters()
+        for name in (param.Name, param.property_name)
+    }
+    for knob in ("CallbackMetadata", "TokenMetadata"):
+        for j, path in enumerate(getattr(entry, knob, None) or []):
+            name = path.replace(".", "_").replace("-", "_")
+            param = declared.get(name.lower())
+            if param is None:
+                yield (
+                    f"Authentication[{i}].{knob}[{j}]",
+                    f"'{name}' must be declared as an account connector property",
+                )
+            elif not param.IsOptional:
+                yield (
+                    f"Authentication[{i}].{knob}[{j}]",
+                    f"the property '{name}' must be IsOptional (the connect sets it)",
+                )
 
 
 def _names(connector: Connector) -> Iterator[Found]:

@@ -29,6 +29,7 @@ __all__ = [
     "AuthenticationEntry",
     "BasicAuth",
     "Connector",
+    "ErrorInBodyRule",
     "Method",
     "MethodParameter",
     "NoAuth",
@@ -103,6 +104,33 @@ class Method(CatalogModel):
     EndPoint: str = Field(min_length=1)
     DataType: Literal["Json", "Form", "Xml"] = "Json"
     Parameters: list[MethodParameter] = Field(default_factory=list)
+    #: whose access token the call carries: the credential's own (``primary``) or the second
+    #: set a hook keeps beside it (``secondary``, e.g. a user token next to an app token)
+    TokenSet: Literal["primary", "secondary"] = "primary"
+
+
+_QUERY_NAME = r"^[A-Za-z0-9_.\-\[\]~]{1,100}$"
+_DOTTED_PATH = r"^[A-Za-z0-9_\-]{1,100}(\.[A-Za-z0-9_\-]{1,100}){0,7}$"
+
+
+class ErrorInBodyRule(CatalogModel):
+    """One way a provider reports a token-endpoint failure the status code hides (QUIRKS.md
+    ``ErrorInBody``): an answer with a status in ``Status`` whose ``ErrorField`` (a dotted path;
+    omitted: the status alone) holds one of ``Values`` (empty: any non-empty value) fails with
+    ``Outcome``: ``invalid_grant`` → needs_reauth, ``temporary`` → retried, ``config`` →
+    error_config."""
+
+    Status: list[int] = Field(default_factory=lambda: [200], min_length=1)
+    ErrorField: str | None = Field("error", pattern=_DOTTED_PATH)
+    Values: list[LaxText] = Field(default_factory=list)
+    Outcome: Literal["invalid_grant", "temporary", "config"] = "invalid_grant"
+
+    @field_validator("Status")
+    @classmethod
+    def _statuses(cls, value: list[int]) -> list[int]:
+        if any(not 100 <= code <= 599 for code in value):
+            raise ValueError("Status codes must be between 100 and 599")
+        return value
 
 
 class _AuthBase(CatalogModel):
@@ -111,6 +139,11 @@ class _AuthBase(CatalogModel):
     AuthDescription: str | None = None
     AuthScheme: str | None = Field(None, description="header carrying the credential")
     AuthFormat: str | None = Field(None, description="header value template")
+
+
+# The standard authorization-request names a provider may call something else.
+_RENAMEABLE = ("client_id", "redirect_uri", "response_type", "scope", "state")
+_SEPARATORS = {"space": " ", "comma": ",", "plus": "+"}
 
 
 class OAuth2Auth(_AuthBase):
@@ -124,7 +157,8 @@ class OAuth2Auth(_AuthBase):
     RevokeUrl: str | None = None
     Issuer: str | None = None
     Scopes: list[str] = Field(default_factory=list)
-    ScopeSeparator: str = " "
+    ScopeSeparator: str = Field(" ", min_length=1, max_length=3)
+    ScopeEncoding: Literal["encoded", "unencoded"] = "encoded"
     ClientAuthMethod: Literal["client_secret_basic", "client_secret_post", "none"] = (
         "client_secret_basic"
     )
@@ -135,7 +169,34 @@ class OAuth2Auth(_AuthBase):
     RefreshParams: dict[str, LaxText] = Field(default_factory=dict)
     DefaultExpiresIn: int | None = Field(None, ge=1)
     NoRefresh: bool = False
+    ReauthOnExpiry: bool = False
+    CodeParam: str = Field("code", pattern=_QUERY_NAME)
+    AuthoriseUrlRenames: dict[str, str] = Field(default_factory=dict)
+    CallbackMetadata: list[Annotated[str, Field(pattern=_QUERY_NAME)]] = Field(default_factory=list)
+    TokenMetadata: list[Annotated[str, Field(pattern=_DOTTED_PATH)]] = Field(default_factory=list)
+    AccessTokenPath: str | None = Field(None, pattern=_DOTTED_PATH)
+    ExpiresInUnit: Literal["seconds", "milliseconds", "minutes", "hours"] = "seconds"
+    RefreshExpiresInField: str | None = Field(None, pattern=_DOTTED_PATH)
+    RefreshMargin: int | None = Field(None, ge=0, description="seconds before expiry")
+    ErrorInBody: list[ErrorInBodyRule] = Field(default_factory=list)
+    TokenTypes: list[str] = Field(default_factory=lambda: ["bearer"], min_length=1)
     Hook: str | None = Field(None, description="name of a hook in catalog/hooks.py")
+    HookSettings: dict[str, LaxText] = Field(default_factory=dict)
+
+    @field_validator("ScopeSeparator", mode="before")
+    @classmethod
+    def _separator(cls, value: Any) -> Any:
+        return _SEPARATORS.get(value, value) if isinstance(value, str) else value
+
+    @field_validator("AuthoriseUrlRenames")
+    @classmethod
+    def _renames(cls, value: dict[str, str]) -> dict[str, str]:
+        for source, target in value.items():
+            if source not in _RENAMEABLE:
+                raise ValueError(f"AuthoriseUrlRenames may rename only {', '.join(_RENAMEABLE)}")
+            if not re.fullmatch(_QUERY_NAME, target):
+                raise ValueError(f"AuthoriseUrlRenames: {target!r} is not a query parameter name")
+        return value
 
     @model_validator(mode="after")
     def _code_flow_needs_authorise_url(self) -> OAuth2Auth:

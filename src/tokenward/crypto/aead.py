@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -34,6 +35,12 @@ def key_id_of(sealed: str) -> str:
     return parts[1]
 
 
+@functools.lru_cache(maxsize=32)
+def _cipher(key: bytes) -> AESGCM:
+    """The cipher of a key, prepared once (its key schedule costs more than sealing a token)."""
+    return AESGCM(key)
+
+
 class Sealer:
     """Seals with the primary key; opens with whichever key the ciphertext names."""
 
@@ -46,7 +53,7 @@ class Sealer:
     def seal(self, plaintext: str, aad: bytes) -> str:
         ring = self._keys.current()
         nonce = os.urandom(_NONCE)
-        body = AESGCM(ring.keys[ring.primary]).encrypt(nonce, plaintext.encode(), aad)
+        body = _cipher(ring.keys[ring.primary]).encrypt(nonce, plaintext.encode(), aad)
         return f"{_PREFIX}.{ring.primary}.{base64.urlsafe_b64encode(nonce + body).decode()}"
 
     def open(self, sealed: str, aad: bytes) -> str:
@@ -59,7 +66,7 @@ class Sealer:
             raise CredentialCorrupted(f"sealed under key {kid!r}, which is not configured")
         try:
             raw = base64.urlsafe_b64decode(sealed.split(".")[2])
-            return AESGCM(key).decrypt(raw[:_NONCE], raw[_NONCE:], aad).decode()
+            return _cipher(key).decrypt(raw[:_NONCE], raw[_NONCE:], aad).decode()
         except (InvalidTag, binascii.Error, ValueError, UnicodeDecodeError):
             raise CredentialCorrupted("sealed value failed authentication") from None
 

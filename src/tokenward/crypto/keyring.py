@@ -133,7 +133,7 @@ class KeySource:
     def __init__(self, ring: Keyring, path: Path | None = None) -> None:
         self._ring = ring
         self._path = path
-        self._mtime = path.stat().st_mtime_ns if path else 0
+        self._mtime = _signature(path) if path else None
         self._checked = time.monotonic()
         self._lock = threading.Lock()
 
@@ -161,9 +161,17 @@ class KeySource:
         with self._lock:
             self._checked = time.monotonic()
             try:
-                mtime = self._path.stat().st_mtime_ns
+                mtime = _signature(self._path)
             except FileNotFoundError:
                 return  # keep serving with the keys we hold; the operator sees it at next start
             if force or mtime != self._mtime:
                 self._ring = read_key_file(self._path)
                 self._mtime = mtime
+
+
+def _signature(path: Path) -> tuple[int, int, int]:
+    """What changes when the key file is rewritten. The modification time alone does not do:
+    it moves in coarse clock ticks, so two writes within one tick look alike; an atomic rewrite
+    (write then rename, as ``write_key_file`` does) also gives the file a new inode."""
+    found = path.stat()
+    return found.st_ino, found.st_mtime_ns, found.st_size

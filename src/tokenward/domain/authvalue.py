@@ -225,8 +225,9 @@ def _oauth1(raw: str) -> ParsedAuthValue:
     return ParsedAuthValue(document=text, masked=mask_document("OAuth1", text))
 
 
-# Kept in a stored document beside the AuthValue fields after a token exchange (T-04, T-05).
-SERVICE_FIELDS = ("TokenType", "Scope", "Raw")
+# Kept in a stored document beside the AuthValue fields after a token exchange (T-04, T-05);
+# ``Secondary``: a second token set a hook keeps (never shown, even masked).
+SERVICE_FIELDS = ("TokenType", "Scope", "Raw", "Secondary")
 
 
 def public_document(document: str) -> str:

@@ -7,6 +7,8 @@ UTF-8 encoding, so neither database nor response could take it: such values are 
 
 from __future__ import annotations
 
+import re
+
 from tokenward.errors import InvalidRequest
 
 __all__ = ["check_text", "shown", "unstorable"]
@@ -24,9 +26,12 @@ def _bad_char(value: str, multiline: bool) -> bool:
     return False
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def unstorable(text: str) -> bool:
     """NUL and lone surrogates fit in no database column and no response."""
-    return "\x00" in text or any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+    return _UNSTORABLE.search(text) is not None
 
 
 def check_text(field: str, value: str, *, multiline: bool = False) -> str:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
-from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 from tokenward.catalog.schema import MERGE_FIELD, OAuth2Auth
 from tokenward.errors import OAuthConfigError
@@ -48,6 +48,9 @@ _TOKEN_OWNED = frozenset(
     {"grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "scope"}
     | {"client_id", "client_secret", "username", "password"}
 )
+
+# Kept literally in an unencoded scope: separators and the characters scope URIs use.
+_RAW_SCOPE_SAFE = ",+:/.!*'()~-_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +93,8 @@ def authorization_url(
         params += [("code_challenge", code_challenge), ("code_challenge_method", CHALLENGE_METHOD)]
     params += _knob_pairs(auth.AuthoriseParams, _AUTHORISE_OWNED, "AuthoriseParams")
     params += _knob_pairs(extra or {}, _AUTHORISE_OWNED, "extra")
-    return _append_query(auth.AuthoriseUrl, params)
+    renamed = [(auth.AuthoriseUrlRenames.get(name, name), value) for name, value in params]
+    return _append_query(auth.AuthoriseUrl, renamed, raw_scope=auth.ScopeEncoding == "unencoded")
 
 
 def token_request_authorization_code(
@@ -230,14 +234,24 @@ def _checked_endpoint(url: str) -> tuple[str, str, str, str]:
     return parts.scheme, parts.netloc, parts.path, parts.query
 
 
-def _append_query(url: str, params: Pairs) -> str:
+def _append_query(url: str, params: Pairs, *, raw_scope: bool = False) -> str:
     scheme, netloc, path, query = _checked_endpoint(url)
     existing = {k.lower() for k, _ in parse_qsl(query, keep_blank_values=True)}
     clash = sorted(existing & _AUTHORISE_OWNED)
     if clash:
         raise OAuthConfigError(f"the endpoint's query may not set: {', '.join(clash)}")
-    ours = urlencode(params)
+    ours = "&".join(_query_pair(name, value, raw_scope=raw_scope) for name, value in params)
     return urlunsplit((scheme, netloc, path, f"{query}&{ours}" if query else ours, ""))
+
+
+def _query_pair(name: str, value: str, *, raw_scope: bool) -> str:
+    """``name=value`` form-encoded; with ``ScopeEncoding: unencoded`` the scope keeps its
+    separators (``,`` ``+`` ``:`` ``/``) literally, for providers that reject ``%2C``. Only
+    characters that would end the parameter or the URL (``&`` ``#`` ``=`` space, controls)
+    are still escaped, so an unencoded scope can never add a parameter of its own."""
+    if raw_scope and name == "scope":
+        return f"{quote_plus(name)}={quote(value, safe=_RAW_SCOPE_SAFE)}"
+    return urlencode([(name, value)])
 
 
 def _client_auth(

@@ -23,6 +23,13 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from tokenward.errors import Failure, OAuthError
+from tokenward.oauth.response_rules import (
+    ResponseRules,
+    body_failure,
+    dig,
+    metadata_name,
+    token_members,
+)
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -31,6 +38,7 @@ __all__ = [
     "classify_error",
     "parse_retry_after",
     "parse_token_response",
+    "token_set_from",
 ]
 
 MAX_BODY_BYTES = 1 << 20
@@ -62,6 +70,12 @@ class TokenSet:
     expires_at: datetime | None
     scope: str | None
     raw: dict[str, Any] = field(repr=False)
+    refresh_expires_at: datetime | None = None  # RefreshExpiresInField
+    metadata: dict[str, str] = field(default_factory=dict, repr=False)  # TokenMetadata
+    grant: str | None = None  # how it is renewed when not by refresh token (set by a hook)
+    #: a second token set of the same grant, with its own refresh token and expiry (a hook
+    #: keeps it; it is refreshed on its own)
+    secondary: TokenSet | None = field(default=None, repr=False)
 
 
 def parse_token_response(
@@ -73,14 +87,22 @@ def parse_token_response(
     default_expires_in: int | None,
     previous_refresh_token: str | None,
     token_types: Collection[str] = ("bearer",),
+    rules: ResponseRules | None = None,
 ) -> TokenSet:
     """A token set from a token-endpoint answer, or raise a classified ``OAuthError``.
 
     ``token_types`` lists the accepted ``token_type`` values, lower case (T-03: RFC 6749 §7.1
-    says a client must not use a token whose type it does not understand).
+    says a client must not use a token whose type it does not understand). ``rules`` carries
+    the connector's response knobs (``response_rules.rules_for``); when given, its
+    ``token_types`` and ``default_expires_in`` win.
     """
+    if rules is None:
+        rules = ResponseRules(default_expires_in=default_expires_in, token_types=tuple(token_types))
     retry_after = parse_retry_after(_header(headers, "retry-after"), now=now)
     doc = _document(headers, body)
+    matched = body_failure(rules, status, doc)
+    if matched is not None:
+        raise _error(matched[0], doc, matched[1], status, retry_after)
     if status == 429 or status >= 500:
         code = _text(doc.get("error")) if doc else None
         raise _error(code or "server_error", doc, Failure.TRANSIENT, status, retry_after)
@@ -92,7 +114,20 @@ def parse_token_response(
         raise OAuthError("invalid_response", f"HTTP {status}", failure=failure, status=status)
     if doc is None:
         raise _invalid("the body is not a JSON object", status)
-    return _token_set(doc, status, now, default_expires_in, previous_refresh_token, token_types)
+    return _token_set(doc, status, now, rules, previous_refresh_token)
+
+
+def token_set_from(
+    members: dict[str, Any],
+    *,
+    now: datetime,
+    rules: ResponseRules,
+    previous_refresh_token: str | None,
+) -> TokenSet:
+    """A token set from members a successful answer already carried (a hook's secondary
+    set), checked as a token response is: an access token, an accepted ``token_type``, a
+    sane ``expires_in``; raises ``OAuthError`` (``invalid_response``) otherwise."""
+    return _token_set(dict(members), 200, now, rules, previous_refresh_token)
 
 
 def classify_error(code: str, status: int | None = None) -> Failure:
@@ -169,32 +204,51 @@ def _token_set(
     doc: dict[str, Any],
     status: int,
     now: datetime,
-    default_expires_in: int | None,
+    rules: ResponseRules,
     previous_refresh_token: str | None,
-    token_types: Collection[str],
 ) -> TokenSet:
-    access_token, token_type = doc.get("access_token"), doc.get("token_type")
+    members = token_members(doc, rules)
+    access_token, token_type = members.get("access_token"), members.get("token_type")
     if not isinstance(access_token, str) or not access_token:
         raise _invalid("the response has no access_token", status)
-    if not isinstance(token_type, str) or token_type.lower() not in token_types:
+    if not isinstance(token_type, str) or token_type.lower() not in rules.token_types:
         raise _invalid("the token_type is missing or not one the connector declares", status)
-    lifetime = _expires_in(doc.get("expires_in"), status)
+    lifetime = _expires_in(members.get("expires_in"), status, rules.unit_seconds)
     if lifetime is None:
-        lifetime = default_expires_in
-    refresh = doc.get("refresh_token")
+        lifetime = rules.default_expires_in
+    refresh_lifetime = None
+    if rules.refresh_expires_in_field is not None:
+        found = dig(doc, rules.refresh_expires_in_field)
+        refresh_lifetime = _expires_in(found, status, rules.unit_seconds)
+    refresh = members.get("refresh_token")
     return TokenSet(
         access_token=access_token,
         token_type=token_type,
         # RT-02: a rotated refresh token replaces the old one; none in the answer keeps it.
         refresh_token=refresh if isinstance(refresh, str) and refresh else previous_refresh_token,
         expires_at=now + timedelta(seconds=lifetime) if lifetime is not None else None,
-        scope=_scope(doc.get("scope")),
+        scope=_scope(members.get("scope")),
         raw=dict(doc),
+        refresh_expires_at=(
+            now + timedelta(seconds=refresh_lifetime) if refresh_lifetime is not None else None
+        ),
+        metadata=_metadata(doc, rules.token_metadata),
     )
 
 
-def _expires_in(value: Any, status: int) -> int | None:
-    """Seconds from ``expires_in`` (a number or a numeric string); None when absent or 0.
+def _metadata(doc: dict[str, Any], paths: Collection[str]) -> dict[str, str]:
+    """``TokenMetadata`` values present as text or numbers, by property name."""
+    kept: dict[str, str] = {}
+    for path in paths:
+        value = dig(doc, path)
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+            kept[metadata_name(path)] = str(value)
+    return kept
+
+
+def _expires_in(value: Any, status: int, unit: float = 1.0) -> int | None:
+    """Seconds from ``expires_in`` (a number or a numeric string, in ``unit`` seconds each:
+    ``ExpiresInUnit``); None when absent or 0.
 
     Several providers send 0 for "does not expire": that is unknown, not already expired.
     """
@@ -203,7 +257,7 @@ def _expires_in(value: Any, status: int) -> int | None:
     if isinstance(value, bool):
         raise _invalid("expires_in is not a number", status)
     try:
-        seconds = float(value)
+        seconds = float(value) * unit
     except (TypeError, ValueError, OverflowError):
         raise _invalid("expires_in is not a number", status) from None
     if not math.isfinite(seconds) or not 0 <= seconds <= MAX_EXPIRES_IN:

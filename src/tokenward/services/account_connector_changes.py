@@ -39,9 +39,12 @@ from tokenward.services.revocation import end_credential, queue_revocation
 
 __all__ = [
     "AccountConnectorChanges",
+    "UpdatePlan",
+    "apply_update",
     "deauthenticate",
     "delete_account_connector",
     "parse_optional_auth_value",
+    "plan_update",
     "update_account_connector",
     "valid_description",
     "valid_name",
@@ -100,7 +103,7 @@ def _new_name(tx: Tx, account: Account, item: AccountConnector, name: str | None
 
 
 @dataclass(frozen=True)
-class _Plan:
+class UpdatePlan:
     """Everything a partial update will write, validated before the first write."""
 
     updated: AccountConnector
@@ -119,25 +122,39 @@ def update_account_connector(
     """Partial ``PUT``: validate every change first; one transaction, so a 400 stores nothing."""
     with ctx.db.write() as tx:
         account, item = load_account_connector(tx, principal, header, ac_id)
-        plan = _plan(ctx, tx, account, item, changes)
-        tx.account_connectors.update(plan.updated, ctx.clock.now())
-        put_properties(ctx, tx, item.id, item.properties, plan.properties)
-        if plan.auth_value is not None:
-            store_auth_value(ctx, tx, item, plan.auth_value, principal, account.id)
-        elif plan.switching and item.credential is not None:
-            end_credential(ctx, tx, item, principal, account.id, reason="authentication_changed")
-        reloaded = tx.account_connectors.get(account.pk, item.id)
-        assert reloaded is not None
+        plan = plan_update(ctx, tx, account, item, changes)
+        reloaded = apply_update(ctx, tx, principal, account, item, plan)
         return view_of(ctx, tx, principal, account, reloaded)
 
 
-def _plan(
+def apply_update(
+    ctx: ServiceContext,
+    tx: Tx,
+    principal: Principal,
+    account: Account,
+    item: AccountConnector,
+    plan: UpdatePlan,
+) -> AccountConnector:
+    """Write a planned update inside the caller's transaction; the account connector after it."""
+    tx.account_connectors.update(plan.updated, ctx.clock.now())
+    put_properties(ctx, tx, item.id, item.properties, plan.properties)
+    if plan.auth_value is not None:
+        store_auth_value(ctx, tx, item, plan.auth_value, principal, account.id)
+    elif plan.switching and item.credential is not None:
+        end_credential(ctx, tx, item, principal, account.id, reason="authentication_changed")
+    reloaded = tx.account_connectors.get(account.pk, item.id)
+    assert reloaded is not None
+    return reloaded
+
+
+def plan_update(
     ctx: ServiceContext,
     tx: Tx,
     account: Account,
     item: AccountConnector,
     changes: AccountConnectorChanges,
-) -> _Plan:
+) -> UpdatePlan:
+    """Every change validated (400 on the first problem); nothing written."""
     auth_value = changes.auth_value if changes.auth_value and changes.auth_value.strip() else None
     auth_id = item.authentication_id
     parsed = None
@@ -161,7 +178,7 @@ def _plan(
         else changes.is_partner_integration,
     )
     switching = (auth_id or "").lower() != (item.authentication_id or "").lower()
-    return _Plan(updated, parsed, resolved, switching)
+    return UpdatePlan(updated, parsed, resolved, switching)
 
 
 def deauthenticate(

@@ -70,14 +70,16 @@ def view_of(
     *,
     reveal_setting: bool = False,
     strict: bool = False,
+    catalog_version: str | None = None,
 ) -> AccountConnectorView:
     """The response view.
 
     ``reveal_setting``: the partner's RevealPartnerAuthValue — passed by reads only; responses
     to writes never reveal (the caller has just sent the value). ``strict``: a credential that
     would be revealed but does not open is a 409 instead of an ``AuthError``.
+    ``catalog_version``: the custom connectors' version read with ``item`` (catalog.view).
     """
-    connector = connector_for(ctx, tx, item.connector_id)
+    connector = connector_for(ctx, tx, item.connector_id, catalog_version)
     entry = connector.auth(item.authentication_id) if connector else None
     reveal = item.is_partner_integration and reveal_setting
     reading = read_credential(
@@ -125,5 +127,12 @@ def get_account_connector(
         if found.item is None:
             raise account_connector_not_found(ac_id)
         return view_of(
-            ctx, tx, principal, account, found.item, reveal_setting=found.reveal, strict=True
+            ctx,
+            tx,
+            principal,
+            account,
+            found.item,
+            reveal_setting=found.reveal,
+            strict=True,
+            catalog_version=found.catalog_version,
         )

@@ -45,6 +45,8 @@ __all__ = [
     "resolve_account_tx",
     "set_password",
     "update_account",
+    "valid_account_id",
+    "valid_account_name",
 ]
 
 MAX_ID = 200
@@ -59,7 +61,7 @@ class AccountChanges:
     timezone: str | None = None
 
 
-def _valid_id(account_id: str) -> str:
+def valid_account_id(account_id: str) -> str:
     account_id = account_id.strip()
     if not account_id or len(account_id) > MAX_ID or any(c in account_id for c in "/?#\\"):
         raise InvalidRequest(
@@ -68,7 +70,7 @@ def _valid_id(account_id: str) -> str:
     return account_id
 
 
-def _valid_name(name: str | None) -> str:
+def valid_account_name(name: str | None) -> str:
     if name is None or not name.strip():
         raise InvalidRequest("Name is required", "name_required")
     if len(name) > 500:
@@ -97,8 +99,8 @@ def create_account(
     description: str | None = None,
     timezone: str | None = None,
 ) -> Account:
-    name = _valid_name(name)
-    account_id = _valid_id(account_id) if account_id else str(uuid.uuid4())
+    name = valid_account_name(name)
+    account_id = valid_account_id(account_id) if account_id else str(uuid.uuid4())
     timezone = _valid_timezone(timezone)
     with ctx.db.write() as tx:
         if tx.accounts.get(account_id) is not None:
@@ -121,7 +123,7 @@ def update_account(ctx: ServiceContext, account_id: str, changes: AccountChanges
         account = require_account(tx, account_id)
         updated = replace(
             account,
-            name=_valid_name(changes.name) if changes.name is not None else account.name,
+            name=valid_account_name(changes.name) if changes.name is not None else account.name,
             description=changes.description
             if changes.description is not None
             else account.description,

@@ -81,9 +81,11 @@ def _custom_connectors(tx: Tx) -> list[Connector]:
     return found
 
 
-def view(ctx: ServiceContext, tx: Tx) -> Catalog:
-    """The YAML catalog plus the custom connectors, as of this transaction."""
-    version = tx.custom_connectors.version()
+def view(ctx: ServiceContext, tx: Tx, version: str | None = None) -> Catalog:
+    """The YAML catalog plus the custom connectors, as of this transaction. ``version``: the
+    custom connectors' version already read in this transaction (saves a statement)."""
+    if version is None:
+        version = tx.custom_connectors.version()
     with _lock:
         cached = _views.get(ctx.db)
     if cached is not None and cached[0] is ctx.catalog and cached[1] == version:
@@ -119,11 +121,14 @@ def parse_connector_id(ref: str) -> int:
     return connector_id
 
 
-def connector_for(ctx: ServiceContext, tx: Tx, connector_id: int) -> Connector | None:
-    """The definition of an installed connector; None if it left the catalog."""
+def connector_for(
+    ctx: ServiceContext, tx: Tx, connector_id: int, version: str | None = None
+) -> Connector | None:
+    """The definition of an installed connector; None if it left the catalog. ``version``: as
+    :func:`view`'s."""
     if connector_id < CUSTOM_CONNECTOR_FIRST_ID:
         return ctx.catalog.get(connector_id)
-    return view(ctx, tx).get(connector_id)
+    return view(ctx, tx, version).get(connector_id)
 
 
 def resolve_connector(ctx: ServiceContext, tx: Tx, ref: str) -> Connector:

@@ -10,6 +10,7 @@ from tokenward.clock import Clock, SystemClock
 from tokenward.crypto.aead import Sealer
 from tokenward.outbound.transport import Transport
 from tokenward.services.audit import AuditTrail
+from tokenward.services.group_commit import GroupCommit
 from tokenward.services.ports import Database
 from tokenward.services.single_flight import Flights
 
@@ -58,6 +59,12 @@ class ServiceContext:
     lifecycle: LifecyclePolicy = field(default_factory=LifecyclePolicy)
     transport: Transport = field(default_factory=Transport)  # the one outbound HTTP client
     flights: Flights = field(default_factory=Flights)  # in-process single flight of refreshes
+    #: the lifecycle's small write transactions, batched (built from ``db`` when not given)
+    writes: GroupCommit = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.writes is None:
+            object.__setattr__(self, "writes", GroupCommit(self.db))
 
     @property
     def redirect_uri(self) -> str:

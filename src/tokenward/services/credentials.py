@@ -15,11 +15,14 @@ Exactly one renewal per credential version runs at a time:
    the row until its version changes, and keep using a still-valid token meanwhile.
 
 The outcome is written with a compare-and-swap on the version (R-10, R-11), the new tokens are
-committed before anyone uses them (R-07), and each state change emits one event.
+committed before anyone uses them (R-07), and each state change emits one event. A credential
+with a secondary token set (a hook's, :mod:`~tokenward.services.secondary_tokens`) is due when
+either set is; each lease refreshes one set, so every version still comes from one refresh.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -40,8 +43,9 @@ from tokenward.errors import (
     ProviderUnavailable,
     StateConflict,
 )
-from tokenward.oauth.decisions import refresh_decision, refresh_margin
+from tokenward.oauth.decisions import refresh_decision
 from tokenward.oauth.requests import HttpRequest
+from tokenward.oauth.response_rules import rules_for
 from tokenward.oauth.responses import TokenSet, parse_token_response
 from tokenward.services.account_access import account_header_id, account_not_found, check_access
 from tokenward.services.account_connector_views import (
@@ -54,8 +58,12 @@ from tokenward.services.context import Principal, ServiceContext
 from tokenward.services.credential_documents import (
     TokenDocument,
     document_from_tokens,
+    margin_for,
     next_refresh,
     read_document,
+    secondary_due,
+    secondary_expiry,
+    with_secondary,
 )
 from tokenward.services.events import EventType, emit, event_for_transition
 from tokenward.services.ports import Tx
@@ -63,9 +71,12 @@ from tokenward.services.ports.system import AuditEntry
 from tokenward.services.provider_setup import ProviderSetup, load_setup
 
 __all__ = [
+    "PRIMARY",
+    "SECONDARY",
     "FreshCredential",
     "Lease",
     "Mode",
+    "Peeked",
     "Renewal",
     "blocked",
     "emit_transition",
@@ -73,8 +84,11 @@ __all__ = [
     "fresh_view",
     "mark_failed",
     "new_credential",
+    "new_secondary_credential",
     "open_secret",
     "peek",
+    "peek_item",
+    "read_item",
     "refresh_now",
     "renew",
     "send_token_request",
@@ -110,6 +124,11 @@ class Mode(StrEnum):
     FORCE = "force"  # a manual refresh, or the provider answered 401 to the current token
 
 
+#: The token sets of a credential: its own, and the second one a hook may keep beside it.
+PRIMARY = "primary"
+SECONDARY = "secondary"
+
+
 @dataclass(frozen=True)
 class FreshCredential:
     """A usable credential for one call. Secrets stay out of repr."""
@@ -122,6 +141,8 @@ class FreshCredential:
     token_secret: str | None = field(default=None, repr=False)
     expires_utc: datetime | None = None
     scopes: tuple[str, ...] = ()
+    #: the access token of the secondary set a hook keeps (methods with ``TokenSet: secondary``)
+    secondary_token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -146,6 +167,12 @@ class Lease:
     document: TokenDocument
     grant: str  # refresh_token | client_credentials | password
     lost: bool  # an earlier attempt never finished: its answer may be lost (R-07, R-08)
+    target: str = PRIMARY  # the token set this lease refreshes (one per lease and version)
+    more: bool = False  # the secondary set is due too: look again once this one is written
+
+
+#: What a first read found: a usable credential, what to renew, or why none can be served.
+Peeked = FreshCredential | Renewal | StateConflict
 
 
 def not_authenticated() -> StateConflict:
@@ -186,6 +213,7 @@ def fresh_view(auth_type: str, cred: Credential, doc: TokenDocument) -> FreshCre
             token_type=doc.token_type or "Bearer",
             expires_utc=doc.expires_utc,
             scopes=_scopes(cred, doc),
+            secondary_token=doc.secondary.access_token if doc.secondary else None,
         )
     return FreshCredential(
         account_connector_id=cred.account_connector_id,
@@ -197,21 +225,39 @@ def fresh_view(auth_type: str, cred: Credential, doc: TokenDocument) -> FreshCre
 
 
 def _usable(doc: TokenDocument, now: datetime, margin: timedelta) -> bool:
-    """An access token that can be sent now (unknown expiry counts: refreshed on 401, T-04)."""
+    """An access token that can be sent now (unknown expiry counts: refreshed on 401, T-04),
+    and a secondary set, when there is one to renew, that is not due either."""
+    return _primary_usable(doc, now, margin) and not secondary_due(doc, now, margin)
+
+
+def _primary_usable(doc: TokenDocument, now: datetime, margin: timedelta) -> bool:
     if doc.access_token is None:
         return False
     return doc.expires_utc is None or doc.expires_utc - margin > now
 
 
-def _auth_type(ctx: ServiceContext, tx: Tx, item: AccountConnector) -> str:
-    entry = authentication_entry(connector_for(ctx, tx, item.connector_id), item.authentication_id)
-    return str(entry.AuthType)
+def _auth_type(
+    ctx: ServiceContext, tx: Tx, item: AccountConnector, catalog_version: str | None = None
+) -> str:
+    return str(_entry(ctx, tx, item, catalog_version).AuthType)
+
+
+def _entry(
+    ctx: ServiceContext, tx: Tx, item: AccountConnector, catalog_version: str | None = None
+) -> Any:
+    """The account connector's authentication entry (its knobs: RefreshMargin, …)."""
+    connector = connector_for(ctx, tx, item.connector_id, catalog_version)
+    return authentication_entry(connector, item.authentication_id)
 
 
 def _peek_item(
-    ctx: ServiceContext, tx: Tx, account: Account, item: AccountConnector
+    ctx: ServiceContext,
+    tx: Tx,
+    account: Account,
+    item: AccountConnector,
+    catalog_version: str | None = None,
 ) -> FreshCredential | Renewal:
-    auth_type = _auth_type(ctx, tx, item)
+    auth_type = _auth_type(ctx, tx, item, catalog_version)
     if auth_type == "None":
         return FreshCredential(
             item.id, auth_type, item.credential.version if item.credential else 0
@@ -233,23 +279,47 @@ def _peek_item(
     return Renewal(account.id, account.pk, item.id, cred.version)
 
 
+def read_item(
+    tx: Tx, principal: Principal, header: str | None, ac_id: int, *, properties: bool = True
+) -> tuple[Account, AccountConnector, str | None]:
+    """The caller's account connector ``ac_id`` in one statement, with the custom connectors'
+    version (catalog.view). Authorizes like every account-level call (401 without the account
+    header, 403 for a token restricted to another account, 404 for another account's
+    connector: K-03). ``properties=False``: the item comes without its properties."""
+    account_id = account_header_id(header)
+    found = tx.account_connectors.read_for_account(account_id, ac_id, properties=properties)
+    if found.account is None:
+        raise account_not_found(account_id)
+    account = check_access(principal, found.account)
+    if found.item is None:
+        raise account_connector_not_found(ac_id)
+    return account, found.item, found.catalog_version
+
+
+def peek_item(
+    ctx: ServiceContext,
+    tx: Tx,
+    account: Account,
+    item: AccountConnector,
+    catalog_version: str | None = None,
+) -> Peeked:
+    """:func:`peek` of an account connector already read: a refusal is returned, not raised, so
+    that the caller can validate its own input first."""
+    try:
+        return _peek_item(ctx, tx, account, item, catalog_version)
+    except StateConflict as refusal:
+        return refusal
+
+
 def peek(
     ctx: ServiceContext, principal: Principal, header: str | None, ac_id: int
 ) -> FreshCredential | Renewal:
-    """One read: the stored credential if it is usable now, else what to renew.
-
-    Authorizes like every account-level call (401 without the account header, 403 for a token
-    restricted to another account, 404 for another account's connector: K-03).
-    """
-    account_id = account_header_id(header)
-    with ctx.db.read() as tx:
-        found = tx.account_connectors.read_for_account(account_id, ac_id)
-        if found.account is None:
-            raise account_not_found(account_id)
-        account = check_access(principal, found.account)
-        if found.item is None:
-            raise account_connector_not_found(ac_id)
-        return _peek_item(ctx, tx, account, found.item)
+    """One read: the stored credential if it is usable now, else what to renew (401/403/404 as
+    :func:`read_item`)."""
+    # one statement (read_item); the catalog lookup that may follow is independent of it
+    with ctx.db.read(snapshot=False) as tx:
+        account, item, catalog_version = read_item(tx, principal, header, ac_id, properties=False)
+        return _peek_item(ctx, tx, account, item, catalog_version)
 
 
 async def fresh_for_caller(
@@ -261,15 +331,23 @@ async def fresh_for_caller(
     force: bool = False,
     stale_version: int | None = None,
     inline_read: bool = False,
+    peeked: Peeked | None = None,
+    token_set: str = PRIMARY,
 ) -> FreshCredential:
     """A usable credential of account connector ``ac_id`` for this caller.
 
     ``force`` with ``stale_version``: the token of that version was refused by the provider
     (401); it is refreshed unless a newer version already exists (P-04). ``inline_read``: run
     the first read on the event loop (the embedded SQLite database, where a read is cheaper
-    than the hop to a worker thread; see ``web.deps.run_read``).
+    than the hop to a worker thread; see ``web.deps.run_read``). ``peeked``: the first read was
+    already made (:func:`peek_item`, in the caller's own read). ``token_set``: the set whose
+    token was refused (``secondary``: the one a hook keeps), refreshed when ``force``.
     """
-    if inline_read:
+    if isinstance(peeked, StateConflict):
+        raise peeked
+    if peeked is not None:
+        found = peeked
+    elif inline_read:
         found = peek(ctx, principal, header, ac_id)
     else:
         found = await anyio.to_thread.run_sync(peek, ctx, principal, header, ac_id)
@@ -280,7 +358,7 @@ async def fresh_for_caller(
             return found
         found = await anyio.to_thread.run_sync(_renewal_of, ctx, header, ac_id, found.version)
     mode = Mode.FORCE if force else Mode.DEMAND
-    return await renew(ctx, found, mode=mode, stale_version=stale_version)
+    return await renew(ctx, found, mode=mode, stale_version=stale_version, token_set=token_set)
 
 
 def _renewal_of(ctx: ServiceContext, header: str | None, ac_id: int, version: int) -> Renewal:
@@ -293,9 +371,15 @@ def _renewal_of(ctx: ServiceContext, header: str | None, ac_id: int, version: in
 
 
 async def renew(
-    ctx: ServiceContext, renewal: Renewal, *, mode: Mode, stale_version: int | None = None
+    ctx: ServiceContext,
+    renewal: Renewal,
+    *,
+    mode: Mode,
+    stale_version: int | None = None,
+    token_set: str = PRIMARY,
 ) -> FreshCredential:
-    """Renew one credential (single flight in the process, lease across processes)."""
+    """Renew one credential (single flight in the process, lease across processes);
+    ``token_set``: the set a forced renewal refreshes."""
     from tokenward.services.refresh import exchange
 
     async def flight() -> FreshCredential:
@@ -303,16 +387,20 @@ async def renew(
         limit = time.monotonic() + ctx.lifecycle.lease.total_seconds() + 5
         pause = 0.02
         while True:
-            step = await anyio.to_thread.run_sync(_take, ctx, renewal, mode, stale_version, owner)
+            step = await ctx.writes.run(
+                functools.partial(
+                    _take_in, ctx, renewal, mode, stale_version, owner, token_set=token_set
+                )
+            )
             if isinstance(step, FreshCredential):
                 return step
             if isinstance(step, _Refused):
                 raise step.error
             if isinstance(step, Lease):
                 result = await exchange(ctx, step)
-                if result is not None:
+                if result is not None and not step.more:
                     return result
-                continue  # superseded by a newer version: look again
+                continue  # superseded by a newer version, or the other set is due: look again
             # Someone else holds the lease: watch the row (reads only) until its version
             # changes or the lease ends, then decide again (double-checked, SECURITY.md §3.2).
             seen = step
@@ -364,65 +452,83 @@ def _watch(ctx: ServiceContext, renewal: Renewal) -> _Busy:
 def _take(
     ctx: ServiceContext, renewal: Renewal, mode: Mode, stale_version: int | None, owner: str
 ) -> FreshCredential | Lease | _Busy | _Refused:
-    """In one write transaction: decide whether the credential needs renewing and, if so,
-    take its lease. Returns the usable credential, the lease, or "busy"."""
+    """:func:`_take_in` in a write transaction of its own."""
     with ctx.db.write() as tx:
-        item = tx.account_connectors.get(renewal.account_pk, renewal.account_connector_id)
-        if item is None:
-            raise NotFound(
-                f"Account connector {renewal.account_connector_id} not found.",
-                "account_connector_not_found",
-            )
-        cred = tx.credentials.get(item.id)
-        if cred is None or cred.secret_sealed is None:
-            if cred is not None and cred.state in _BLOCKED_MESSAGES:
-                raise blocked(cred)
-            raise not_authenticated()
-        now = ctx.clock.now()
-        auth_type = _auth_type(ctx, tx, item)
-        doc = read_document(auth_type, open_secret(ctx, cred))
-        ready = _ready(ctx, cred, doc, auth_type, mode, stale_version, now)
-        if ready is not None:
-            if mode is Mode.BACKGROUND:
-                _reschedule(ctx, tx, cred, doc, now)
-            return ready
-        if cred.leased(now):
-            meanwhile = _serve_meanwhile(ctx, cred, doc, auth_type, mode, now)
-            return meanwhile or _Busy(cred.version, cred.lease_until)
-        setup = load_setup(ctx, tx, item)
-        grant = _grant(setup, doc, now)
-        if grant is None:
-            return _dead_end(ctx, tx, renewal.account_id, cred, doc, auth_type, mode, now)
-        if mode is not Mode.FORCE and cred.retry_after_utc and now < cred.retry_after_utc:
-            meanwhile = _serve_meanwhile(ctx, cred, doc, auth_type, mode, now)
-            if meanwhile is not None:
-                return meanwhile
-            wait = max(1, int((cred.retry_after_utc - now).total_seconds() + 0.999))
-            raise ProviderUnavailable(
-                "The provider is unavailable and the access token has expired; retry later.",
-                "provider_unavailable",
-                retry_after=wait,
-            )
-        taken = replace(
-            cred,
-            state=AuthState.REFRESHING if cred.state is AuthState.ACTIVE else cred.state,
-            lease_owner=owner,
-            lease_until=now + ctx.lifecycle.lease,
-            attempt_id=uuid.uuid4().hex,
-            attempt_started_utc=now,
+        return _take_in(ctx, renewal, mode, stale_version, owner, tx)
+
+
+def _take_in(
+    ctx: ServiceContext,
+    renewal: Renewal,
+    mode: Mode,
+    stale_version: int | None,
+    owner: str,
+    tx: Tx,
+    token_set: str = PRIMARY,
+) -> FreshCredential | Lease | _Busy | _Refused:
+    """In the write transaction ``tx`` (a group-commit unit): decide whether the credential
+    needs renewing and, if so, take its lease (for one token set: ``token_set`` when forced).
+    Returns the usable credential, the lease, or "busy"."""
+    item = tx.account_connectors.get(renewal.account_pk, renewal.account_connector_id)
+    if item is None:
+        raise NotFound(
+            f"Account connector {renewal.account_connector_id} not found.",
+            "account_connector_not_found",
         )
-        if not tx.credentials.swap(taken, now, expected_version=cred.version, lease_free_at=now):
-            return _Busy(-1, None)  # changed under us: look again at once
-        return Lease(
-            account_id=renewal.account_id,
-            item=item,
-            before=cred,
-            taken=taken,
-            setup=setup,
-            document=doc,
-            grant=grant,
-            lost=cred.attempt_id is not None,
+    cred = tx.credentials.get(item.id)
+    if cred is None or cred.secret_sealed is None:
+        if cred is not None and cred.state in _BLOCKED_MESSAGES:
+            raise blocked(cred)
+        raise not_authenticated()
+    now = ctx.clock.now()
+    entry = _entry(ctx, tx, item)
+    auth_type = str(entry.AuthType)
+    doc = read_document(auth_type, open_secret(ctx, cred))
+    ready = _ready(ctx, cred, doc, auth_type, mode, stale_version, now, entry)
+    if ready is not None:
+        if mode is Mode.BACKGROUND:
+            _reschedule(ctx, tx, cred, doc, now, entry)
+        return ready
+    if cred.leased(now):
+        meanwhile = _serve_meanwhile(ctx, cred, doc, auth_type, mode, now)
+        return meanwhile or _Busy(cred.version, cred.lease_until)
+    setup = load_setup(ctx, tx, item)
+    target, more = _target(ctx, cred, doc, mode, now, entry, token_set)
+    grant = "refresh_token" if target == SECONDARY else _grant(setup, doc, now)
+    if grant is None:
+        return _dead_end(ctx, tx, renewal.account_id, cred, doc, setup, mode, now)
+    if mode is not Mode.FORCE and cred.retry_after_utc and now < cred.retry_after_utc:
+        meanwhile = _serve_meanwhile(ctx, cred, doc, auth_type, mode, now)
+        if meanwhile is not None:
+            return meanwhile
+        wait = max(1, int((cred.retry_after_utc - now).total_seconds() + 0.999))
+        raise ProviderUnavailable(
+            "The provider is unavailable and the access token has expired; retry later.",
+            "provider_unavailable",
+            retry_after=wait,
         )
+    taken = replace(
+        cred,
+        state=AuthState.REFRESHING if cred.state is AuthState.ACTIVE else cred.state,
+        lease_owner=owner,
+        lease_until=now + ctx.lifecycle.lease,
+        attempt_id=uuid.uuid4().hex,
+        attempt_started_utc=now,
+    )
+    if not tx.credentials.swap(taken, now, expected_version=cred.version, lease_free_at=now):
+        return _Busy(-1, None)  # changed under us: look again at once
+    return Lease(
+        account_id=renewal.account_id,
+        item=item,
+        before=cred,
+        taken=taken,
+        setup=setup,
+        document=doc,
+        grant=grant,
+        lost=cred.attempt_id is not None,
+        target=target,
+        more=more,
+    )
 
 
 def _ready(
@@ -433,9 +539,10 @@ def _ready(
     mode: Mode,
     stale_version: int | None,
     now: datetime,
+    entry: Any = None,
 ) -> FreshCredential | None:
     """The credential as it is, when this mode has no reason to renew it; raises when the
-    state forbids any use."""
+    state forbids any use. ``entry``: the authentication entry (its ``RefreshMargin``)."""
     if cred.state is AuthState.NEEDS_REAUTH:
         raise blocked(cred)
     if cred.state in _BLOCKED_MESSAGES and mode is not Mode.FORCE:
@@ -453,6 +560,20 @@ def _ready(
         if usable_state and _usable(doc, now, ctx.lifecycle.hard_margin):
             return fresh_view(auth_type, cred, doc)
         return None
+    due = _primary_due(ctx, cred, doc, now, entry) or secondary_due(
+        doc, now, margin_for(entry, None)
+    )
+    if usable_state and not due and (doc.access_token or doc.pending):
+        return fresh_view(auth_type, cred, doc)
+    if not usable_state and not doc.pending:
+        return fresh_view(auth_type, cred, doc)
+    return None
+
+
+def _primary_due(
+    ctx: ServiceContext, cred: Credential, doc: TokenDocument, now: datetime, entry: Any
+) -> bool:
+    """The background refresher's decision for the credential's own token set."""
     lifetime = (
         doc.expires_utc - cred.last_refreshed_utc
         if doc.expires_utc and cred.last_refreshed_utc
@@ -463,18 +584,46 @@ def _ready(
         expires_at=doc.expires_utc if doc.access_token else now,
         refresh_token_present=doc.refresh_token is not None,
         last_refreshed=cred.last_refreshed_utc,
-        margin=refresh_margin(lifetime),
+        margin=margin_for(entry, lifetime),
         keepalive_after=ctx.lifecycle.keepalive,
     )
-    if usable_state and not decision.refresh and (doc.access_token or doc.pending):
-        return fresh_view(auth_type, cred, doc)
-    if not usable_state and not doc.pending:
-        return fresh_view(auth_type, cred, doc)
-    return None
+    return decision.refresh
+
+
+def _target(
+    ctx: ServiceContext,
+    cred: Credential,
+    doc: TokenDocument,
+    mode: Mode,
+    now: datetime,
+    entry: Any,
+    wanted: str,
+) -> tuple[str, bool]:
+    """The token set a lease refreshes — one set per lease, so one refresh per version — and
+    whether the secondary set is due as well (it then gets the next lease). A forced renewal
+    refreshes the set the caller's refused token came from (``wanted``)."""
+    if doc.secondary is None or doc.secondary.refresh_token is None:
+        return PRIMARY, False
+    if mode is Mode.FORCE:
+        return wanted, False
+    if mode is Mode.DEMAND:
+        first = not _primary_usable(doc, now, ctx.lifecycle.hard_margin)
+        second = secondary_due(doc, now, ctx.lifecycle.hard_margin)
+    else:
+        first = _primary_due(ctx, cred, doc, now, entry)
+        second = secondary_due(doc, now, margin_for(entry, None))
+    if first or not second:
+        return PRIMARY, first and second
+    return SECONDARY, False
 
 
 def _reschedule(
-    ctx: ServiceContext, tx: Tx, cred: Credential, doc: TokenDocument, now: datetime
+    ctx: ServiceContext,
+    tx: Tx,
+    cred: Credential,
+    doc: TokenDocument,
+    now: datetime,
+    entry: Any = None,
 ) -> None:
     """Nothing to do yet: tell the background refresher when to look again."""
     later = next_refresh(
@@ -483,6 +632,9 @@ def _reschedule(
         expires_utc=doc.expires_utc,
         renewable=doc.refresh_token is not None,
         last_refreshed_utc=cred.last_refreshed_utc,
+        auth=entry,
+        refresh_expires_utc=doc.refresh_expires_utc,
+        secondary_expires_utc=secondary_expiry(doc),
     )
     if later is not None and later <= now:
         later = now + ctx.lifecycle.cooldown
@@ -523,7 +675,7 @@ def _grant(setup: ProviderSetup, doc: TokenDocument, now: datetime | None = None
     )
     if doc.refresh_token is not None and not auth.NoRefresh and not refresh_expired:
         return "refresh_token"
-    if auth.OAuth2Type == "ClientCredentials":
+    if auth.OAuth2Type == "ClientCredentials" or doc.grant == "client_credentials":
         return "client_credentials"
     if auth.OAuth2Type == "PasswordCredentials":
         return "password"
@@ -536,7 +688,7 @@ def _dead_end(
     account_id: str,
     cred: Credential,
     doc: TokenDocument,
-    auth_type: str,
+    setup: ProviderSetup,
     mode: Mode,
     now: datetime,
 ) -> FreshCredential | _Refused:
@@ -547,10 +699,12 @@ def _dead_end(
         and doc.access_token
         and (doc.expires_utc is None or doc.expires_utc > now)
     ):
+        # ReauthOnExpiry: look again when the token expires, to report needs_reauth on time
+        later = doc.expires_utc if getattr(setup.auth, "ReauthOnExpiry", False) else None
         tx.credentials.swap(
-            replace(cred, next_refresh_utc=None), now, expected_version=cred.version
+            replace(cred, next_refresh_utc=later), now, expected_version=cred.version
         )
-        return fresh_view(auth_type, cred, doc)
+        return fresh_view(setup.auth_type, cred, doc)
     if doc.pending:
         raise not_authenticated()
     expired_refresh = doc.refresh_token is not None and (
@@ -650,6 +804,7 @@ async def send_token_request(
         now=ctx.clock.now(),
         default_expires_in=auth.DefaultExpiresIn,
         previous_refresh_token=previous_refresh_token,
+        rules=rules_for(auth),
     )
 
 
@@ -663,9 +818,11 @@ def new_credential(
     renewable: bool,
     now: datetime,
     scope: str | None = None,
+    auth: Any = None,
 ) -> Credential:
     """The credential row for a fresh token response: active, next version, no lease, no
-    failure, the next background refresh scheduled."""
+    failure, the next background refresh scheduled (``auth``: the entry whose knobs —
+    ``RefreshMargin``, ``ReauthOnExpiry`` — shape the schedule)."""
     document, masked = document_from_tokens(tokens, previous)
     opened = read_document("OAuth2", document)
     return Credential(
@@ -684,6 +841,47 @@ def new_credential(
             expires_utc=tokens.expires_at,
             renewable=renewable and opened.refresh_token is not None,
             last_refreshed_utc=now,
+            auth=auth,
+            refresh_expires_utc=opened.refresh_expires_utc,
+            secondary_expires_utc=secondary_expiry(opened),
+        ),
+    )
+
+
+def new_secondary_credential(
+    ctx: ServiceContext,
+    before: Credential,
+    tokens: TokenSet,
+    previous: TokenDocument,
+    *,
+    now: datetime,
+    auth: Any = None,
+) -> Credential:
+    """The credential row once its secondary set was refreshed: the credential's own token set
+    and dates as they were, the new secondary set sealed with them; active, next version, no
+    lease, no failure, the next look at the earlier expiry of the two."""
+    ac_id = before.account_connector_id
+    document, masked = with_secondary(open_secret(ctx, before), tokens, previous.secondary)
+    opened = read_document("OAuth2", document)
+    return Credential(
+        account_connector_id=ac_id,
+        state=AuthState.ACTIVE,
+        version=before.version + 1,
+        secret_sealed=ctx.sealer.seal(document, credential_aad(ac_id)),
+        masked=masked,
+        expires_utc=before.expires_utc,
+        refresh_expires_utc=before.refresh_expires_utc,
+        last_refreshed_utc=before.last_refreshed_utc,
+        scope=before.scope,
+        next_refresh_utc=next_refresh(
+            ctx.lifecycle,
+            now,
+            expires_utc=opened.expires_utc,
+            renewable=opened.refresh_token is not None,
+            last_refreshed_utc=before.last_refreshed_utc,
+            auth=auth,
+            refresh_expires_utc=opened.refresh_expires_utc,
+            secondary_expires_utc=secondary_expiry(opened),
         ),
     )
 
@@ -696,13 +894,16 @@ def store_token_set(
     tokens: TokenSet,
     *,
     actor: str,
+    auth: Any = None,
 ) -> Credential:
     """Store the tokens of a completed flow as the credential's next version (inside the
     caller's write transaction): active, lease and failures cleared, refresh scheduled; one
     ``authenticated`` (or ``recovered``) event; audited."""
     now = ctx.clock.now()
     before = tx.credentials.get(item.id) or Credential(account_connector_id=item.id)
-    fresh = new_credential(ctx, item.id, before.version + 1, tokens, None, renewable=True, now=now)
+    fresh = new_credential(
+        ctx, item.id, before.version + 1, tokens, None, renewable=True, now=now, auth=auth
+    )
     tx.account_connectors.put_credential(fresh, now)
     transition = event_for_transition(before.state, _failing(before), fresh.state, False)
     emit(

@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tokenward.catalog.schema import Connector
-from tokenward.domain.models import Account
+from tokenward.domain.authvalue import ParsedAuthValue
+from tokenward.domain.models import Account, AccountConnector
 from tokenward.errors import InvalidRequest
 from tokenward.services.account_access import resolve_account_tx
 from tokenward.services.account_connector_changes import (
@@ -32,9 +33,14 @@ from tokenward.services.catalog import resolve_connector
 from tokenward.services.context import Principal, ServiceContext
 from tokenward.services.ports import Tx
 from tokenward.services.ports.system import AuditEntry
-from tokenward.services.property_rules import PropertyInput, put_properties, validate_properties
+from tokenward.services.property_rules import (
+    PropertyInput,
+    ResolvedProperty,
+    put_properties,
+    validate_properties,
+)
 
-__all__ = ["InstallRequest", "install"]
+__all__ = ["InstallPlan", "InstallRequest", "apply_install", "install", "plan_install"]
 
 MAX_NAME_SUFFIX = 1000
 
@@ -72,6 +78,58 @@ def _install_name(tx: Tx, account: Account, connector: Connector, name: str | No
     )
 
 
+@dataclass(frozen=True)
+class InstallPlan:
+    """An install validated before the first write (:func:`plan_install`)."""
+
+    connector: Connector
+    authentication_id: str
+    name: str
+    description: str | None
+    auth_value: ParsedAuthValue | None
+    properties: list[ResolvedProperty]
+    is_partner_integration: bool
+
+
+def plan_install(
+    tx: Tx, account: Account, connector: Connector, request: InstallRequest
+) -> InstallPlan:
+    """Every input of an install validated (400 on the first problem); nothing written."""
+    _check_installable(connector)
+    entry = authentication_entry(connector, request.authentication_id)
+    parsed = parse_optional_auth_value(entry.AuthType, request.auth_value)
+    resolved = validate_properties(connector, request.properties)
+    description = valid_description(request.description)
+    name = _install_name(tx, account, connector, request.name)
+    partner = bool(request.is_partner_integration)
+    return InstallPlan(connector, str(entry.Id), name, description, parsed, resolved, partner)
+
+
+def apply_install(
+    ctx: ServiceContext, tx: Tx, principal: Principal, account: Account, plan: InstallPlan
+) -> AccountConnector:
+    """Write a planned install inside the caller's transaction; the new account connector."""
+    now = ctx.clock.now()
+    ac_id = tx.account_connectors.add(
+        account.pk,
+        plan.connector.Id,
+        plan.authentication_id,
+        plan.name,
+        plan.description,
+        plan.is_partner_integration,
+        now,
+    )
+    put_properties(ctx, tx, ac_id, (), plan.properties)
+    tx.audit.add([AuditEntry(now, principal.actor, "accountconnector.install", account.id, ac_id)])
+    item = tx.account_connectors.get(account.pk, ac_id)
+    assert item is not None
+    if plan.auth_value is not None:
+        store_auth_value(ctx, tx, item, plan.auth_value, principal, account.id)
+        item = tx.account_connectors.get(account.pk, ac_id)
+        assert item is not None
+    return item
+
+
 def install(
     ctx: ServiceContext,
     principal: Principal,
@@ -82,30 +140,6 @@ def install(
     with ctx.db.write() as tx:
         account = resolve_account_tx(tx, principal, header)
         connector = resolve_connector(ctx, tx, ref)
-        _check_installable(connector)
-        entry = authentication_entry(connector, request.authentication_id)
-        parsed = parse_optional_auth_value(entry.AuthType, request.auth_value)
-        resolved = validate_properties(connector, request.properties)
-        description = valid_description(request.description)
-        name = _install_name(tx, account, connector, request.name)
-        now = ctx.clock.now()
-        ac_id = tx.account_connectors.add(
-            account.pk,
-            connector.Id,
-            str(entry.Id),
-            name,
-            description,
-            bool(request.is_partner_integration),
-            now,
-        )
-        put_properties(ctx, tx, ac_id, (), resolved)
-        tx.audit.add(
-            [AuditEntry(now, principal.actor, "accountconnector.install", account.id, ac_id)]
-        )
-        item = tx.account_connectors.get(account.pk, ac_id)
-        assert item is not None
-        if parsed is not None:
-            store_auth_value(ctx, tx, item, parsed, principal, account.id)
-            item = tx.account_connectors.get(account.pk, ac_id)
-            assert item is not None
+        plan = plan_install(tx, account, connector, request)
+        item = apply_install(ctx, tx, principal, account, plan)
         return view_of(ctx, tx, principal, account, item)

@@ -41,7 +41,7 @@ def _prepare(
     method_ref: str,
     body: Any,
     query: Mapping[str, str] | None,
-) -> tuple[Target, Outbound, str, int]:
+) -> tuple[Target, Outbound, str, int, str]:
     with ctx.db.read() as tx:
         target, setup = resolve_target(ctx, tx, principal, account_header, ac_id)
     method = setup.connector.method(method_ref.strip())
@@ -54,7 +54,7 @@ def _prepare(
     outbound = build_request(
         setup.connector, method, base_url=setup.base_url, properties=setup.values, call=call
     )
-    return target, outbound, method.HttpMethod, method.Id
+    return target, outbound, method.HttpMethod, method.Id, method.TokenSet
 
 
 async def call_method(
@@ -67,14 +67,20 @@ async def call_method(
     *,
     query: Mapping[str, str] | None = None,
     idempotency_key: str | None = None,
+    inline_read: bool = False,
 ) -> UpstreamResponse:
     """Call method ``method_ref`` (Id or MethodUniqueIdentifier) of account connector ``ac_id``
     with ``body`` (``{"Parameters", "Fields"}``; ``query`` adds Parameters, for GET calls).
     An ``idempotency_key`` allows the one transient retry of a non-idempotent method (P-05) and
-    is passed on to the provider."""
-    target, outbound, verb, method_id = await anyio.to_thread.run_sync(
-        _prepare, ctx, principal, account_header, ac_id, method_ref, body, query
-    )
+    is passed on to the provider. ``inline_read``: prepare the call (one read, no write) on the
+    event loop, as :func:`~tokenward.services.credentials.fresh_for_caller` does."""
+    if inline_read:
+        prepared = _prepare(ctx, principal, account_header, ac_id, method_ref, body, query)
+    else:
+        prepared = await anyio.to_thread.run_sync(
+            _prepare, ctx, principal, account_header, ac_id, method_ref, body, query
+        )
+    target, outbound, verb, method_id, token_set = prepared
     if idempotency_key:  # the provider may honour it too, which makes the retry safe there
         outbound = replace(
             outbound, headers={**outbound.headers, "Idempotency-Key": idempotency_key}
@@ -86,6 +92,7 @@ async def call_method(
         retry_transient=verb in IDEMPOTENT_METHODS or bool(idempotency_key),
         action="method.call",
         detail=f"method={method_id}",
+        token_set=token_set,
     )
 
 

@@ -11,11 +11,11 @@ so they can never disagree about endpoints or client authentication (SECURITY.md
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from tokenward.catalog.schema import Connector, OAuth1Auth, OAuth2Auth
+from tokenward.catalog.schema import MERGE_FIELD, Connector, OAuth1Auth, OAuth2Auth
 from tokenward.catalog.urls import MergeFieldError, fill
 from tokenward.crypto.fields import client_secret_aad, property_aad
 from tokenward.domain.models import AccountConnector
@@ -26,7 +26,7 @@ from tokenward.services.context import ServiceContext
 from tokenward.services.ports import Tx
 from tokenward.services.property_rules import CLIENT_ID, CLIENT_SECRET
 
-__all__ = ["ProviderSetup", "load_setup", "merge_patterns"]
+__all__ = ["ProviderSetup", "load_setup", "merge_patterns", "require_base_url", "with_values"]
 
 _OAUTH2_URLS = ("AuthoriseUrl", "AccessTokenUrl", "RefreshTokenUrl", "RevokeUrl", "Issuer")
 _OAUTH1_URLS = ("RequestTokenUrl", "AuthorizeUrl", "AccessTokenUrl")
@@ -52,6 +52,12 @@ class ProviderSetup:
     def oauth2(self) -> OAuth2Auth:
         if not isinstance(self.auth, OAuth2Auth):
             raise StateConflict("This connector does not use OAuth 2.0.", "not_oauth2")
+        return self.auth
+
+    @property
+    def oauth1(self) -> OAuth1Auth:
+        if not isinstance(self.auth, OAuth1Auth):
+            raise StateConflict("This connector does not use OAuth 1.0a.", "not_oauth1")
         return self.auth
 
 
@@ -80,10 +86,27 @@ def _values(ctx: ServiceContext, item: AccountConnector) -> dict[str, str]:
     return values
 
 
-def _filled(text: str, values: Mapping[str, str], patterns: Mapping[str, str | None]) -> str:
+def _optional(connector: Connector) -> frozenset[str]:
+    """Lower-cased names of optional parameters: values a connect may bring (TokenMetadata,
+    CallbackMetadata, hooks), so a URL naming one stays unfilled until then."""
+    names = set()
+    for param in connector.Parameters:
+        if param.IsOptional:
+            names |= {param.Name.lower(), param.property_name.lower()}
+    return frozenset(names)
+
+
+def _filled(
+    text: str,
+    values: Mapping[str, str],
+    patterns: Mapping[str, str | None],
+    optional: frozenset[str] = frozenset(),
+) -> str:
     try:
         return fill(text, values, patterns)
     except MergeFieldError as exc:
+        if exc.problem == "missing" and exc.name.lower() in optional:
+            return text  # refused where it is used (unresolved merge field)
         if exc.problem == "missing":
             raise StateConflict(
                 f"The account connector property '{exc.name}' is required and not set.",
@@ -95,27 +118,44 @@ def _filled(text: str, values: Mapping[str, str], patterns: Mapping[str, str | N
         ) from None
 
 
-def _auth(auth: Any, values: Mapping[str, str], patterns: Mapping[str, str | None]) -> Any:
+def _auth(
+    auth: Any,
+    values: Mapping[str, str],
+    patterns: Mapping[str, str | None],
+    optional: frozenset[str] = frozenset(),
+) -> Any:
     names: tuple[str, ...] = _OAUTH2_URLS if isinstance(auth, OAuth2Auth) else ()
     names = _OAUTH1_URLS if isinstance(auth, OAuth1Auth) else names
     update: dict[str, Any] = {}
     for name in names:
         value = getattr(auth, name, None)
         if value:
-            update[name] = _filled(value, values, patterns)
+            update[name] = _filled(value, values, patterns, optional)
     if isinstance(auth, OAuth2Auth):
         update["Scopes"] = [_filled(scope, values, patterns) for scope in auth.Scopes]
     return auth.model_copy(update=update) if update else auth
 
 
-def load_setup(ctx: ServiceContext, tx: Tx, item: AccountConnector) -> ProviderSetup:
-    """The provider setup of ``item``; 409 naming the property or setting that is missing."""
-    connector = connector_for(ctx, tx, item.connector_id)
+def load_setup(
+    ctx: ServiceContext,
+    tx: Tx,
+    item: AccountConnector,
+    catalog_version: str | None = None,
+    *,
+    for_calls: bool = False,
+) -> ProviderSetup:
+    """The provider setup of ``item``; 409 naming the property or setting that is missing.
+    ``catalog_version``: the custom connectors' version read with ``item`` (catalog.view).
+    ``for_calls``: for sending API calls with a stored credential, which needs the partner's
+    client credentials only to sign OAuth 1.0a requests: otherwise the library is not read and
+    ``client_id``/``client_secret`` stay None."""
+    connector = connector_for(ctx, tx, item.connector_id, catalog_version)
     auth = authentication_entry(connector, item.authentication_id)
     assert connector is not None  # authentication_entry refused a missing connector
     values = _values(ctx, item)
     patterns = merge_patterns(connector)
-    library = tx.application_connectors.get(connector.Id)
+    skip_library = for_calls and str(auth.AuthType) != "OAuth1"
+    library = None if skip_library else tx.application_connectors.get(connector.Id)
     client_id = _lookup(values, CLIENT_ID) or (library.client_id if library else None)
     client_secret = _lookup(values, CLIENT_SECRET)
     if client_secret is None and library is not None and library.client_secret_sealed:
@@ -128,7 +168,8 @@ def load_setup(ctx: ServiceContext, tx: Tx, item: AccountConnector) -> ProviderS
                 "The application connector's ClientSecret could not be decrypted.",
                 "client_secret_corrupted",
             ) from None
-    filled = _auth(auth, values, patterns)
+    optional = _optional(connector)
+    filled = _auth(auth, values, patterns, optional)
     scopes = tuple(library.scopes) if library and library.scopes is not None else ()
     if not scopes and isinstance(filled, OAuth2Auth):
         scopes = tuple(filled.Scopes)
@@ -138,7 +179,38 @@ def load_setup(ctx: ServiceContext, tx: Tx, item: AccountConnector) -> ProviderS
         client_id=client_id,
         client_secret=client_secret,
         scopes=scopes,
-        base_url=_filled(connector.BaseUrl, values, patterns),
+        base_url=_filled(connector.BaseUrl, values, patterns, optional),
+        values=MappingProxyType(values),
+    )
+
+
+def require_base_url(setup: ProviderSetup) -> str:
+    """The API base URL, or 409 when a property it needs (one a connect sets: an optional
+    merge field) is not set yet."""
+    missing = MERGE_FIELD.search(setup.base_url)
+    if missing is not None:
+        raise StateConflict(
+            f"The account connector property '{missing.group(1)}' is required and not set.",
+            "missing_properties",
+        )
+    return setup.base_url
+
+
+def with_values(setup: ProviderSetup, extra: Mapping[str, str]) -> ProviderSetup:
+    """``setup`` as if the account connector also had the properties ``extra`` (values kept
+    during a connect, already checked against their ``Pattern``): URLs refilled from the
+    connector's own entry, each merge field validated again (P-01)."""
+    if not extra:
+        return setup
+    values = {**setup.values, **extra}
+    patterns = merge_patterns(setup.connector)
+    entry = authentication_entry(setup.connector, str(setup.auth.Id))
+    optional = _optional(setup.connector)
+    filled = _auth(entry, values, patterns, optional)
+    return replace(
+        setup,
+        auth=filled,
+        base_url=_filled(setup.connector.BaseUrl, values, patterns, optional),
         values=MappingProxyType(values),
     )
 

@@ -196,13 +196,17 @@ async def proxy_call(
     request: ProxyRequest,
     *,
     idempotency_key: str | None = None,
+    inline_read: bool = False,
 ) -> UpstreamResponse:
     """Forward ``request`` to account connector ``ac_id``'s API; the provider's answer with
-    :func:`response_headers` only."""
+    :func:`response_headers` only. ``inline_read``: as for method calls."""
     check_path(request.path)
-    target, outbound = await anyio.to_thread.run_sync(
-        _prepare, ctx, principal, account_header, ac_id, request
-    )
+    if inline_read:
+        target, outbound = _prepare(ctx, principal, account_header, ac_id, request)
+    else:
+        target, outbound = await anyio.to_thread.run_sync(
+            _prepare, ctx, principal, account_header, ac_id, request
+        )
     answer = await send(
         ctx,
         target,

@@ -15,6 +15,10 @@ is already durable). The rules of SECURITY.md §3.2 items 4-5:
   reset, or an earlier owner that never finished) is retried once, immediately, with the same
   refresh token; ``invalid_grant`` then means ``needs_reauth`` with reason
   ``refresh_response_lost`` (R-07, R-08). It never loops.
+
+A lease refreshes one token set: the credential's own, or the secondary set a hook keeps
+(:mod:`~tokenward.services.secondary_tokens`), which the hook refreshes with its own refresh
+token; the same rules apply to either, and the other set is written back unchanged.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from tokenward.oauth.responses import TokenSet
 from tokenward.services.context import ServiceContext
 from tokenward.services.credential_documents import read_document
 from tokenward.services.credentials import (
+    SECONDARY,
     FreshCredential,
     Lease,
     blocked,
@@ -49,11 +54,14 @@ from tokenward.services.credentials import (
     fresh_view,
     mark_failed,
     new_credential,
+    new_secondary_credential,
     open_secret,
     send_token_request,
 )
+from tokenward.services.ports import Tx
 from tokenward.services.ports.system import AuditEntry
 from tokenward.services.provider_setup import ProviderSetup
+from tokenward.services.secondary_tokens import refresh_secondary
 
 __all__ = ["exchange"]
 
@@ -118,7 +126,6 @@ async def exchange(ctx: ServiceContext, lease: Lease) -> FreshCredential | None:
     """Run the token requests of one lease and write the outcome. Returns the fresh credential,
     or None when a newer version superseded this one (the caller looks again)."""
     policy = ctx.lifecycle
-    auth = lease.setup.oauth2
     deadline = time.monotonic() + policy.lease.total_seconds()
     lost = lease.lost
     lost_retry_left = True
@@ -128,10 +135,7 @@ async def exchange(ctx: ServiceContext, lease: Lease) -> FreshCredential | None:
     retry_after: int | None = None
     while attempt < policy.attempts:
         try:
-            request = build_request(lease)
-            tokens = await send_token_request(
-                ctx, request, auth, previous_refresh_token=lease.document.refresh_token
-            )
+            tokens = await _send(ctx, lease)
         except OAuthError as exc:
             unresolved_send = False
             if exc.failure in _FAILURE_STATES:
@@ -151,7 +155,7 @@ async def exchange(ctx: ServiceContext, lease: Lease) -> FreshCredential | None:
                     log.warning("refresh response lost; retrying once with the same token")
                     continue  # R-07: once, immediately
         else:
-            return await anyio.to_thread.run_sync(_commit, ctx, lease, tokens)
+            return await _commit(ctx, lease, tokens)
         attempt += 1
         if attempt >= policy.attempts:
             break
@@ -173,29 +177,52 @@ async def exchange(ctx: ServiceContext, lease: Lease) -> FreshCredential | None:
     )
 
 
-def _commit(ctx: ServiceContext, lease: Lease, tokens: TokenSet) -> FreshCredential | None:
-    """Write the new tokens (CAS on the version) before anyone uses them."""
+async def _send(ctx: ServiceContext, lease: Lease) -> TokenSet:
+    """The one token request of this lease: the secondary set through the connector's hook
+    (with its own refresh token), else the credential's own grant."""
+    if lease.target == SECONDARY:
+        return await refresh_secondary(ctx, lease.setup, lease.document)
+    request = build_request(lease)
+    return await send_token_request(
+        ctx, request, lease.setup.oauth2, previous_refresh_token=lease.document.refresh_token
+    )
+
+
+async def _commit(ctx: ServiceContext, lease: Lease, tokens: TokenSet) -> FreshCredential | None:
+    """Write the new tokens (CAS on the version, in the next group commit) before anyone uses
+    them. A secondary set replaces only itself; the credential's own set stays as it was."""
     now = ctx.clock.now()
     before = lease.before
-    fresh = new_credential(
-        ctx,
-        before.account_connector_id,
-        before.version + 1,
-        tokens,
-        lease.document,
-        renewable=lease.grant == "refresh_token",
-        now=now,
-        scope=before.scope,
-    )
-    with ctx.db.write() as tx:
+    if lease.target == SECONDARY:
+        fresh = new_secondary_credential(
+            ctx, before, tokens, lease.document, now=now, auth=lease.setup.auth
+        )
+    else:
+        fresh = new_credential(
+            ctx,
+            before.account_connector_id,
+            before.version + 1,
+            tokens,
+            lease.document,
+            renewable=lease.grant == "refresh_token",
+            now=now,
+            scope=before.scope,
+            auth=lease.setup.auth,
+        )
+
+    def write(tx: Tx) -> bool:
         if not tx.credentials.swap(fresh, now, expected_version=before.version):
-            # R-10: the lease ran out and a newer credential was written meanwhile.
-            log.error(
-                "refresh result discarded: account connector %s already has a newer version",
-                before.account_connector_id,
-            )
-            return None
+            return False
         emit_transition(tx, now, lease.account_id, before, fresh)
+        return True
+
+    if not await ctx.writes.run(write):
+        # R-10: the lease ran out and a newer credential was written meanwhile.
+        log.error(
+            "refresh result discarded: account connector %s already has a newer version",
+            before.account_connector_id,
+        )
+        return None
     ctx.audit.enqueue(
         AuditEntry(
             now,
@@ -203,7 +230,7 @@ def _commit(ctx: ServiceContext, lease: Lease, tokens: TokenSet) -> FreshCredent
             "credential.refresh",
             lease.account_id,
             before.account_connector_id,
-            lease.grant,
+            lease.grant if lease.target != SECONDARY else f"{lease.grant} {SECONDARY}",
         )
     )
     return fresh_view("OAuth2", fresh, read_document("OAuth2", open_secret(ctx, fresh)))

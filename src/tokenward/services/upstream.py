@@ -5,9 +5,13 @@ calls (:mod:`~tokenward.services.methods`) and the proxy (:mod:`~tokenward.servi
   port), https unless ``allow_insecure_http`` and a loopback host;
 * L-02: the credential travels in one header (``AuthScheme``, default ``Authorization``), never
   in the URL; the value comes from ``AuthFormat`` (``{token}``, ``{key}``, ``{basic}``);
+  OAuth 1.0a calls are signed instead (RFC 5849 §3.5.1 ``Authorization: OAuth …``, covering the
+  method, URL, query and form body; a fresh nonce and timestamp per send: O-05);
 * P-02: redirects are never followed (the transport hands a 3xx back as it is);
-* P-04: a provider 401 on an OAuth 2 credential → one forced refresh and one retry, then the 401
-  is the answer;
+* P-04: a provider 401 on an OAuth 2 credential → one forced refresh (of the token set the call
+  used) and one retry, then the 401 is the answer;
+* a method with ``TokenSet: secondary`` carries the access token of the second token set a hook
+  keeps beside the credential's own (docs/connector-hooks.md), in the same header and format;
 * P-05: 5xx and 429 are retried once, only for idempotent methods or when the partner sent an
   ``Idempotency-Key``, after the provider's ``Retry-After`` (a longer one is not waited for);
 * a request that could not be sent (timeout, connection, refused destination) is a 502 naming
@@ -19,22 +23,31 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 import anyio
 
 from tokenward.catalog.urls import LOOPBACK_HOSTS
-from tokenward.errors import StateConflict, TransportError, UpstreamError
+from tokenward.errors import OAuthConfigError, StateConflict, TransportError, UpstreamError
+from tokenward.oauth.oauth1_requests import Consumer
 from tokenward.oauth.requests import HttpRequest
 from tokenward.oauth.responses import parse_retry_after
-from tokenward.services.account_connector_views import load_account_connector
 from tokenward.services.context import Principal, ServiceContext
-from tokenward.services.credentials import FreshCredential, fresh_for_caller
+from tokenward.services.credentials import (
+    PRIMARY,
+    SECONDARY,
+    FreshCredential,
+    Peeked,
+    fresh_for_caller,
+    peek_item,
+    read_item,
+)
+from tokenward.services.oauth1_credentials import consumer_of, sign_call
 from tokenward.services.ports import Tx
 from tokenward.services.ports.system import AuditEntry
-from tokenward.services.provider_setup import ProviderSetup, load_setup
+from tokenward.services.provider_setup import ProviderSetup, load_setup, require_base_url
 
 __all__ = [
     "IDEMPOTENT_METHODS",
@@ -99,6 +112,10 @@ class Target:
     account_connector_id: int
     base_url: str
     auth: Any  # the connector's authentication entry (AuthType, AuthScheme, AuthFormat)
+    #: the credential as read with the target (None: the connector has no authentication)
+    peeked: Peeked | None = field(default=None, repr=False, compare=False)
+    #: OAuth 1.0a: the consumer that signs each call (None: not configured, refused at send)
+    consumer: Consumer | None = field(default=None, repr=False, compare=False)
 
     @property
     def auth_type(self) -> str:
@@ -163,14 +180,18 @@ async def send(
     retry_transient: bool,
     action: str,
     detail: str,
+    token_set: str = PRIMARY,
 ) -> UpstreamResponse:
-    """Send ``request`` with ``target``'s credential under the rules above; audit the call."""
+    """Send ``request`` with ``target``'s credential (its ``token_set``) under the rules
+    above; audit the call."""
     problem = destination_problem(
         request.url, target.base_url, allow_insecure_http=ctx.allow_insecure_http
     )
     if problem is not None:  # a definition whose EndPoint leaves its BaseUrl (P-01)
         raise StateConflict(f"The call is refused: {problem}.", "invalid_destination")
     credential = await _credential(ctx, target)
+    if credential is not None:
+        credential = _with_set(credential, token_set)
     status = "error"
     try:
         response = await _with_retry(ctx, target, request, credential, retry_transient)
@@ -182,7 +203,9 @@ async def send(
                 target.account_connector_id,
                 force=True,
                 stale_version=credential.version,
+                token_set=token_set,
             )
+            renewed = _with_set(renewed, token_set)
             if renewed.access_token != credential.access_token:
                 response = await _with_retry(ctx, target, request, renewed, retry_transient)
         status = str(response.status)
@@ -194,11 +217,29 @@ async def send(
         _audit(ctx, target, action, f"{detail} status={status}")
 
 
+def _with_set(credential: FreshCredential, token_set: str) -> FreshCredential:
+    """The credential as the call sends it: with ``secondary``, the second set's access token
+    in place of its own (409 ``no_secondary_token`` when the credential has none)."""
+    if token_set != SECONDARY:
+        return credential
+    if not credential.secondary_token:
+        raise StateConflict(
+            "The method needs the credential's secondary token, which this credential does not "
+            "have; re-authenticate the account connector.",
+            "no_secondary_token",
+        )
+    return replace(credential, access_token=credential.secondary_token)
+
+
 async def _credential(ctx: ServiceContext, target: Target) -> FreshCredential | None:
     if target.auth_type == "None":
         return None
     return await fresh_for_caller(
-        ctx, target.principal, target.account_header, target.account_connector_id
+        ctx,
+        target.principal,
+        target.account_header,
+        target.account_connector_id,
+        peeked=target.peeked,
     )
 
 
@@ -239,8 +280,21 @@ async def _send_once(
         headers = {k: v for k, v in headers.items() if k.lower() != name.lower()}
         headers[name] = value
     outgoing = HttpRequest(request.method, request.url, headers, request.body)
+    if credential is not None and credential.auth_type == "OAuth1":
+        outgoing = _signed(target, outgoing, credential)
     answer = await ctx.transport.send(outgoing, timeout=ctx.lifecycle.provider_timeout)
     return UpstreamResponse(answer.status, answer.headers, answer.body)
+
+
+def _signed(target: Target, request: HttpRequest, credential: FreshCredential) -> HttpRequest:
+    """An OAuth 1.0a call signed with the consumer and the token credentials (signed again for
+    a retry, so each send has its own nonce)."""
+    if target.consumer is None:
+        raise StateConflict(
+            "The OAuth 1.0a consumer key or secret (ClientId, ClientSecret) is not configured.",
+            "missing_client_credentials",
+        )
+    return sign_call(request, target.consumer, credential.access_token, credential.token_secret)
 
 
 def _audit(ctx: ServiceContext, target: Target, action: str, detail: str) -> None:
@@ -260,12 +314,25 @@ def resolve_target(
     ctx: ServiceContext, tx: Tx, principal: Principal, account_header: str | None, ac_id: int
 ) -> tuple[Target, ProviderSetup]:
     """The caller's account connector ``ac_id`` (401/403/404 rules) as a call target, with its
-    provider setup (409 when a property is missing). OAuth 1.0a signing is not built yet: 409."""
-    account, item = load_account_connector(tx, principal, account_header, ac_id)
-    setup = load_setup(ctx, tx, item)
-    if setup.auth_type == "OAuth1":
-        raise StateConflict(
-            "Calls with OAuth 1.0a credentials are not supported yet.", "not_supported"
-        )
-    target = Target(principal, account_header, account.id, item.id, setup.base_url, setup.auth)
+    provider setup (409 when a property is missing) and its credential as read in the same
+    statement (a refusal is raised only when the call is sent, after the input is checked)."""
+    account, item, catalog_version = read_item(tx, principal, account_header, ac_id)
+    setup = load_setup(ctx, tx, item, catalog_version, for_calls=True)
+    peeked = (
+        None if setup.auth_type == "None" else peek_item(ctx, tx, account, item, catalog_version)
+    )
+    base_url = require_base_url(setup)  # a property the connect sets may still be missing
+    consumer = _consumer(setup)
+    target = Target(
+        principal, account_header, account.id, item.id, base_url, setup.auth, peeked, consumer
+    )
     return target, setup
+
+
+def _consumer(setup: ProviderSetup) -> Consumer | None:
+    if setup.auth_type != "OAuth1":
+        return None
+    try:
+        return consumer_of(setup)
+    except OAuthConfigError:
+        return None  # refused when a call is sent, after the caller's input is checked

@@ -15,13 +15,15 @@ Starting a flow, in this order:
    it stores (F-02), with the PKCE S256 verifier (F-04, F-05), the token endpoint, the expected
    issuer, the redirect URI and the client id sealed in it (C-06); RFC 8414 metadata when the
    connector declares an ``Issuer`` (F-10, F-11) and PAR when the metadata requires it (F-09);
-   then a 303 to the provider. Client credentials and password: the token request is made here
-   and the flow completes at once. From step 2 on every outcome reaches the partner's page.
+   then a 303 to the provider. OAuth 1.0a: temporary credentials first, then a 303 to the
+   provider (:mod:`.webflow_oauth1`). Client credentials and password: the token request is made
+   here and the flow completes at once. From step 2 on every outcome reaches the partner's page.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 import anyio.to_thread
 
@@ -37,7 +39,7 @@ from tokenward.oauth.requests import token_request_client_credentials, token_req
 from tokenward.services.context import ServiceContext
 from tokenward.services.credentials import send_token_request, store_token_set
 from tokenward.services.provider_setup import ProviderSetup
-from tokenward.services.webflow_callback import CallbackOutcome, handle_callback
+from tokenward.services.webflow_callback import CallbackOutcome, handle_code_callback
 from tokenward.services.webflow_checks import Checked, allowed_origins, check_and_consume
 from tokenward.services.webflow_code import FlowStart, start_code_flow
 from tokenward.services.webflow_completion import (
@@ -45,6 +47,11 @@ from tokenward.services.webflow_completion import (
     Result,
     completion_location,
     failure_reason,
+)
+from tokenward.services.webflow_oauth1 import (
+    handle_oauth1_callback,
+    is_oauth1_callback,
+    start_oauth1_flow,
 )
 from tokenward.services.webflow_params import FlowParams, parse_flow_params
 
@@ -62,13 +69,19 @@ log = logging.getLogger("tokenward.webflow")
 
 
 async def start_flow(
-    ctx: ServiceContext, params: FlowParams, binding_cookie: str | None = None
+    ctx: ServiceContext,
+    params: FlowParams,
+    binding_cookie: str | None = None,
+    extra_origins: frozenset[str] = frozenset(),
 ) -> FlowStart:
     """Start a webflow; raises ``Forbidden``/``NotFound``/``InvalidRequest`` for the 403, 404
     and 400 pages (nothing changed). ``binding_cookie`` is the browser's current binding
-    cookie: a well-formed one is reused, so flows started in several tabs all stay bound."""
-    checked = await anyio.to_thread.run_sync(check_and_consume, ctx, params)
+    cookie: a well-formed one is reused, so flows started in several tabs all stay bound.
+    ``extra_origins``: targets allowed besides the partner's (the connect page's own origin)."""
+    checked = await anyio.to_thread.run_sync(check_and_consume, ctx, params, extra_origins)
     try:
+        if checked.setup.auth_type == "OAuth1":
+            return await start_oauth1_flow(ctx, checked, binding_cookie)
         if checked.setup.oauth2.OAuth2Type == "AuthorisationCode":
             return await start_code_flow(ctx, checked, binding_cookie)
         return FlowStart(await _mint(ctx, checked))
@@ -81,6 +94,18 @@ async def start_flow(
         result = Result(checked.item.id, code.value)
         location = await anyio.to_thread.run_sync(_finish, ctx, checked, result)
         return FlowStart(location)
+
+
+async def handle_callback(
+    ctx: ServiceContext, query: Iterable[tuple[str, str]], binding_cookie: str | None
+) -> CallbackOutcome:
+    """The provider's answer at ``/connector/callback``: OAuth 1.0a when it carries
+    ``oauth_token`` and no ``state`` (:mod:`.webflow_oauth1`), else an authorization-code
+    callback (:mod:`.webflow_callback`). Raises ``InvalidRequest`` for the plain 400 pages."""
+    pairs = list(query)
+    if is_oauth1_callback(pairs):
+        return await handle_oauth1_callback(ctx, pairs, binding_cookie)
+    return await handle_code_callback(ctx, pairs, binding_cookie)
 
 
 def _failure_code(exc: Exception) -> Code:

@@ -41,11 +41,9 @@ from tokenward.errors import (
     ServiceError,
     TransportError,
 )
-from tokenward.oauth.requests import token_request_authorization_code
-from tokenward.oauth.responses import TokenSet
 from tokenward.services.context import ServiceContext
-from tokenward.services.credentials import send_token_request, store_token_set
-from tokenward.services.provider_setup import load_setup
+from tokenward.services.credentials import store_token_set
+from tokenward.services.property_rules import put_properties
 from tokenward.services.webflow_completion import (
     FLOW_KIND,
     Code,
@@ -56,8 +54,9 @@ from tokenward.services.webflow_completion import (
     failure_reason,
     page_for,
 )
+from tokenward.services.webflow_exchange import Connected, connect_tokens
 
-__all__ = ["CallbackOutcome", "handle_callback"]
+__all__ = ["CallbackOutcome", "handle_code_callback"]
 
 log = logging.getLogger("tokenward.webflow")
 
@@ -143,10 +142,11 @@ def _take(ctx: ServiceContext, state: str, binding: str | None) -> _Flow:
     return _Flow(session, sealed, completion, refused)
 
 
-async def handle_callback(
+async def handle_code_callback(
     ctx: ServiceContext, query: Iterable[tuple[str, str]], binding_cookie: str | None
 ) -> CallbackOutcome:
-    """Handle one callback; raises ``InvalidRequest`` for the plain 400 pages."""
+    """Handle one authorization-code callback; raises ``InvalidRequest`` for the plain 400
+    pages."""
     params = _params(query)
     state = params.get("state")
     if not state or len(state) > _MAX_STATE:
@@ -160,7 +160,7 @@ async def handle_callback(
     if refused is not None:
         return await _finish(ctx, taken, refused)
     try:
-        tokens = await _exchange(ctx, taken, params["code"])
+        connected = await connect_tokens(ctx, taken.session, taken.sealed, params)
     except (ProtocolError, ServiceError) as exc:
         code = Code.PROVIDER_ERROR if isinstance(exc, OAuthError | TransportError) else None
         log.warning(
@@ -169,7 +169,7 @@ async def handle_callback(
         )
         return await _finish(ctx, taken, code or Code.SERVER_ERROR)
     try:
-        location = await anyio.to_thread.run_sync(_store, ctx, taken, tokens)
+        location = await anyio.to_thread.run_sync(_store, ctx, taken, connected)
     except ServiceError as exc:
         log.warning(
             "webflow_store_failed", extra={"reason": failure_reason(exc), "ac": taken.ac_id}
@@ -190,47 +190,32 @@ def _check_response(flow: _Flow, params: dict[str, str]) -> Code | None:
     error = params.get("error")
     if error is not None:
         return Code.ACCESS_DENIED if error == "access_denied" else Code.PROVIDER_ERROR
-    if not params.get("code"):
+    # CodeParam: the provider's name for the code; a hook acting on callbacks may need none
+    if not params.get(str(flow.sealed.get("code_param") or "code")) and not flow.sealed.get(
+        "code_optional"
+    ):
         return Code.INVALID_CALLBACK
     return None
 
 
-async def _exchange(ctx: ServiceContext, flow: _Flow, code: str) -> TokenSet:
-    """The code exchange at the stored token endpoint (C-06), with the stored redirect URI,
-    client id and verifier (T-02); the client secret is read now (it is never in a flow)."""
-    session, sealed = flow.session, flow.sealed
-
-    def setup() -> Any:
-        with ctx.db.read() as tx:
-            item = tx.account_connectors.get(session.account_pk, session.account_connector_id)
-            if item is None:
-                raise NotFound("The account connector was deleted during the sign-in.")
-            return load_setup(ctx, tx, item)
-
-    loaded = await anyio.to_thread.run_sync(setup)
-    verifier = sealed.get("verifier")
-    auth = loaded.oauth2.model_copy(
-        update={"AccessTokenUrl": sealed["token_endpoint"], "Pkce": "S256" if verifier else "none"}
-    )
-    request = token_request_authorization_code(
-        auth,
-        client_id=str(sealed["client_id"]),
-        client_secret=loaded.client_secret,
-        code=code,
-        redirect_uri=str(sealed["redirect_uri"]),
-        code_verifier=verifier,
-    )
-    return await send_token_request(ctx, request, auth)
-
-
-def _store(ctx: ServiceContext, flow: _Flow, tokens: TokenSet) -> str:
+def _store(ctx: ServiceContext, flow: _Flow, connected: Connected) -> str:
     session = flow.session
     with ctx.db.write() as tx:
         item = tx.account_connectors.get(session.account_pk, session.account_connector_id)
         account = tx.accounts.get_by_pk(session.account_pk)
         if item is None or account is None:
             raise NotFound("The account connector was deleted during the sign-in.")
-        store_token_set(ctx, tx, item, account.id, tokens, actor=f"user:{session.username}")
+        # kept metadata first: the credential is only usable with the properties it came with
+        put_properties(ctx, tx, item.id, item.properties, connected.properties)
+        store_token_set(
+            ctx,
+            tx,
+            item,
+            account.id,
+            connected.tokens,
+            actor=f"user:{session.username}",
+            auth=connected.setup.auth,
+        )
         tx.auth_sessions.finish(session.state_hash, "success")
         return completion_location(
             ctx,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tokenward.catalog.schema import Connector, OAuth2Auth
+from tokenward.catalog.schema import Connector, OAuth1Auth, OAuth2Auth
 from tokenward.crypto.hashing import hash_token
 from tokenward.domain.models import Account, AccountConnector
 from tokenward.errors import Forbidden, InvalidRequest, NotFound, StateConflict
@@ -101,14 +101,15 @@ def _is_set(item: AccountConnector, name: str) -> bool:
     )
 
 
-def _oauth2_entry(connector: Connector, item: AccountConnector) -> OAuth2Auth:
+def _browser_entry(connector: Connector, item: AccountConnector) -> OAuth2Auth | OAuth1Auth:
+    """The authentication entry, when the browser flow can authenticate it (OAuth 2, OAuth 1.0a)."""
     entry = connector.auth(item.authentication_id)
     if entry is None:
         raise InvalidRequest(
             "The account connector's authentication method is not part of its connector.",
             "unknown_authentication",
         )
-    if isinstance(entry, OAuth2Auth):
+    if isinstance(entry, OAuth2Auth | OAuth1Auth):
         return entry
     if entry.AuthType in ("ApiKey", "Basic"):
         reason = "is authenticated through the API (AuthValue), not in the browser"
@@ -119,13 +120,15 @@ def _oauth2_entry(connector: Connector, item: AccountConnector) -> OAuth2Auth:
     raise InvalidRequest(f"This connector {reason}.", "unsupported_auth_type")
 
 
-def _missing(item: AccountConnector, connector: Connector, entry: OAuth2Auth) -> list[str]:
+def _missing(
+    item: AccountConnector, connector: Connector, entry: OAuth2Auth | OAuth1Auth
+) -> list[str]:
     names = [
         p.property_name
         for p in connector.property_parameters()
         if not p.IsOptional and not _is_set(item, p.property_name)
     ]
-    if entry.OAuth2Type == "PasswordCredentials":
+    if isinstance(entry, OAuth2Auth) and entry.OAuth2Type == "PasswordCredentials":
         names += [n for n in ("Username", "Password") if not _is_set(item, n)]
     return names
 
@@ -146,7 +149,7 @@ def _check_setup(ctx: ServiceContext, tx: Tx, item: AccountConnector) -> Provide
             "The connector of this account connector is no longer available.",
             "connector_missing",
         )
-    entry = _oauth2_entry(connector, item)
+    entry = _browser_entry(connector, item)
     missing = _missing(item, connector, entry)
     try:
         setup = load_setup(ctx, tx, item)
@@ -156,20 +159,28 @@ def _check_setup(ctx: ServiceContext, tx: Tx, item: AccountConnector) -> Provide
         ) from None
     if not setup.client_id:
         missing.append("ClientId")
-    if entry.ClientAuthMethod != "none" and not setup.client_secret:
+    # OAuth 1.0a always signs with the consumer secret (RFC 5849 §3.4)
+    needs_secret = isinstance(entry, OAuth1Auth) or entry.ClientAuthMethod != "none"
+    if needs_secret and not setup.client_secret:
         missing.append("ClientSecret")
     if missing:
         raise _missing_error(missing)
     return setup
 
 
-def check_and_consume(ctx: ServiceContext, params: FlowParams) -> Checked:
-    """Steps 1 and 2 in one write transaction: any refusal rolls back, the token stays unused."""
+def check_and_consume(
+    ctx: ServiceContext, params: FlowParams, extra_origins: frozenset[str] = frozenset()
+) -> Checked:
+    """Steps 1 and 2 in one write transaction: any refusal rolls back, the token stays unused.
+    ``extra_origins`` (canonical) are allowed targets besides the partner's allowlist: the
+    service's own origin for flows its connect page starts."""
     with ctx.db.write() as tx:
         token_hash, account_pk, username = _check_token(tx, params.token, ctx)
         item = _check_item(tx, account_pk, params.id)
         target = resolve_target(
-            params.target_origin, params.callback_message, allowed_origins(ctx, tx)
+            params.target_origin,
+            params.callback_message,
+            allowed_origins(ctx, tx) | extra_origins,
         )
         _check_messages(params)
         setup = _check_setup(ctx, tx, item)

@@ -31,6 +31,7 @@ from tokenward.services.context import ServiceContext
 from tokenward.services.provider_setup import ProviderSetup
 from tokenward.services.webflow_checks import Checked
 from tokenward.services.webflow_completion import FLOW_KIND, FLOW_LIFETIME
+from tokenward.services.webflow_exchange import code_optional
 
 __all__ = [
     "FlowStart",
@@ -126,6 +127,8 @@ async def start_code_flow(
         "issuer": configured.Issuer,
         "iss_required": bool(metadata and metadata.authorization_response_iss_parameter_supported),
         "client_id": setup.client_id,
+        "code_param": auth.CodeParam,
+        "code_optional": code_optional(auth),
     }
     await anyio.to_thread.run_sync(_save_session, ctx, checked, state, binding, sealed)
     return FlowStart(url, binding)

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from tokenward.errors import StoreError
+from tokenward.services.ports import Outcome
 from tokenward.store.engine import transaction
 from tokenward.store.repos.accounts import SqlAccountRepo, SqlSignInTokenRepo, SqlUserRepo
 from tokenward.store.repos.clients import SqlApiClientRepo, SqlApiTokenRepo
 from tokenward.store.repos.connectors import SqlAccountConnectorRepo, SqlPropertyRepo
+from tokenward.store.repos.console import SqlConsoleSessionRepo, SqlConsoleUserRepo
 from tokenward.store.repos.library import SqlApplicationConnectorRepo, SqlCustomConnectorRepo
 from tokenward.store.repos.lifecycle import (
     SqlAuthSessionRepo,
@@ -31,6 +34,8 @@ from tokenward.store.repos.system import (
 )
 
 __all__ = ["SqlDatabase", "SqlTx"]
+
+T = TypeVar("T")
 
 
 class SqlTx:
@@ -107,6 +112,14 @@ class SqlTx:
     def revocations(self) -> SqlRevocationRepo:
         return SqlRevocationRepo(self.conn)
 
+    @cached_property
+    def console_users(self) -> SqlConsoleUserRepo:
+        return SqlConsoleUserRepo(self.conn)
+
+    @cached_property
+    def console_sessions(self) -> SqlConsoleSessionRepo:
+        return SqlConsoleSessionRepo(self.conn)
+
 
 class SqlDatabase:
     def __init__(self, engine: Engine) -> None:
@@ -123,12 +136,19 @@ class SqlDatabase:
         return self.engine.dialect.name
 
     @contextmanager
-    def read(self) -> Iterator[SqlTx]:
+    def read(self, *, snapshot: bool = True) -> Iterator[SqlTx]:
         if not self._reuse_readers:
             with self._autocommit_read() as tx:
                 yield tx
             return
         conn = self._reader()
+        if not snapshot:  # each statement is its own transaction (see Database.read)
+            try:
+                yield SqlTx(conn)
+            except (SQLAlchemyError, sqlite3.Error) as exc:
+                self._drop_reader(conn)
+                raise StoreError(f"database error: {type(exc).__name__}") from exc
+            return
         # The reader runs in SQLAlchemy's AUTOCOMMIT mode and its transaction is the driver's
         # own BEGIN ... COMMIT: one snapshot for every statement of the read, without the cost
         # of SQLAlchemy's transaction objects (the reads are the hot path).
@@ -161,6 +181,31 @@ class SqlDatabase:
         with transaction(self.engine, write=True) as conn:
             yield SqlTx(conn)
 
+    def write_each(self, units: Sequence[Callable[[SqlTx], T]]) -> list[Outcome[T]]:
+        """Run ``units`` in one write transaction, each in a savepoint of its own: a unit that
+        raises leaves nothing behind and the others still commit (one commit, one fsync, for
+        all). If the transaction itself fails (a deadlock between batches of two processes, a
+        lost connection), every unit is run again alone, so one unit never fails for another.
+        """
+        outcomes: list[Outcome[T]] = []
+        try:
+            with transaction(self.engine, write=True) as conn:
+                tx = SqlTx(conn)
+                for unit in units:
+                    outcomes.append(_in_savepoint(conn, tx, unit))
+        except StoreError:
+            if len(units) == 1:
+                raise
+            return [self._alone(unit) for unit in units]
+        return outcomes
+
+    def _alone(self, unit: Callable[[SqlTx], T]) -> Outcome[T]:
+        try:
+            with self.write() as tx:
+                return Outcome(unit(tx))
+        except Exception as exc:  # handed to the unit's caller, who raises it
+            return Outcome(None, exc)
+
     def _reader(self) -> Connection:
         conn: Connection | None = getattr(self._local, "reader", None)
         if conn is None or conn.closed:
@@ -187,6 +232,16 @@ class SqlDatabase:
         for conn in readers:
             _discard(conn)
         self.engine.dispose()
+
+
+def _in_savepoint(conn: Connection, tx: SqlTx, unit: Callable[[SqlTx], T]) -> Outcome[T]:
+    try:
+        with conn.begin_nested():
+            return Outcome(unit(tx))
+    except Exception as exc:  # handed to the unit's caller, who raises it
+        if isinstance(exc, SQLAlchemyError):
+            exc = StoreError(f"database error: {type(exc).__name__}")
+        return Outcome(None, exc)
 
 
 def _discard(reader: Connection) -> None:

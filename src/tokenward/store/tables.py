@@ -311,3 +311,29 @@ revocations = Table(
     _ts("lease_until"),
     Index("ix_revocations_next_attempt_utc", "next_attempt_utc"),
 )
+
+# The partner console (migration 0003): its users and their sign-in sessions.
+console_users = Table(
+    "console_users",
+    metadata,
+    Column("username", String(200), primary_key=True),
+    Column("password_hash", String(300), nullable=False),  # scrypt (services.passwords)
+    _ts("created_utc", nullable=False),
+    _ts("last_login_utc"),
+)
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # SHA-256 of the session cookie
+    Column(
+        "username",
+        String(200),
+        ForeignKey("console_users.username", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("csrf_token", String(64), nullable=False),  # the synchronizer token of its forms
+    _ts("created_utc", nullable=False),
+    _ts("expires_utc", nullable=False),
+    Index("ix_console_sessions_expires_utc", "expires_utc"),
+)

@@ -219,9 +219,12 @@ class _Endpoints:
         if self.state.behaviour.deny_authorization:
             return {"error": "access_denied"}
         try:
-            return {"code": self.state.issue_code(client_id, params, subject)}
+            code = self.state.issue_code(client_id, params, subject)
         except Refused as refused:
             return {"error": refused.error, "error_description": refused.description}
+        behaviour = self.state.behaviour
+        answer = {} if behaviour.omit_code else {behaviour.code_param: code}
+        return {**answer, **behaviour.callback_extras}
 
     def par(self, request: Request, params: dict[str, str]) -> Response:
         behaviour = self.state.behaviour
@@ -243,6 +246,9 @@ class _Endpoints:
             raise Refused("invalid_request", "client_secret in the query string")
         client_id = authenticate(self.state, request, params)
         grant_type = params.get("grant_type")
+        refresh_path = self.state.behaviour.refresh_path
+        if grant_type == "refresh_token" and (refresh_path or "/token") != request.url.path:
+            raise Refused("unsupported_grant_type", "refresh at the refresh endpoint")
         if grant_type == "authorization_code":
             answer = self.state.exchange_code(client_id, params)
         elif grant_type == "refresh_token":
@@ -276,6 +282,18 @@ class _Endpoints:
             return JSONResponse({"error": "invalid_token"}, 401, {"WWW-Authenticate": challenge})
         return JSONResponse(owner)
 
+    def document(self, request: Request, params: dict[str, str]) -> Response:
+        """``GET /api/doc/{name}``: ``behaviour.api_documents[name]`` to a valid access token
+        under any scheme (``Bearer``, ``OAuth``…): tenant lists, metadata, userinfo."""
+        _, _, token = request.headers.get("authorization", "").partition(" ")
+        if self.state.resource_owner(token.strip()) is None:
+            return JSONResponse({"error": "invalid_token"}, 401)
+        name = request.path_params["name"]
+        documents = self.state.behaviour.api_documents
+        if name not in documents:
+            return JSONResponse({"error": "not_found"}, 404)
+        return JSONResponse(documents[name])
+
     def echo(self, request: Request, params: dict[str, str]) -> Response:
         """Any method on ``/api/echo/…``, no authentication: what arrived, as JSON (the raw
         body is in the request record)."""
@@ -306,6 +324,8 @@ def build_app(state: ProviderState, base_url: str) -> Starlette:
         ("/authorize", "POST", ends.sign_in),
         ("/par", "POST", ends.par),
         ("/token", "POST", ends.token),
+        ("/refresh", "POST", ends.token),
+        ("/api/doc/{name}", "GET", ends.document),
         ("/revoke", "POST", ends.revoke),
         ("/.well-known/oauth-authorization-server", "GET", ends.metadata),
         ("/api/me", "GET", ends.me),

@@ -118,3 +118,32 @@ class ProviderBehaviour:
     idle_refresh_expiry_seconds: float | None = None
     code_lifetime_seconds: int = 60
     fail_next: list[Failure] = field(default_factory=list)
+    # -- provider quirks (QUIRKS.md) ---------------------------------------------------------
+    #: the callback's name for the code (``CodeParam``)
+    code_param: str = "code"
+    #: send no code at all (an admin-consent answer carries other values instead)
+    omit_code: bool = False
+    #: values added to the callback's query (``CallbackMetadata``: ``realmId``, ``tenant``…)
+    callback_extras: dict[str, str] = field(default_factory=dict)
+    #: the token's members sit under this key of the response (``AccessTokenPath``)
+    token_nesting: str | None = None
+    #: ``expires_in`` multiplied by this (1000: milliseconds, ``ExpiresInUnit``)
+    expires_in_scale: float = 1.0
+    #: refreshes are accepted only at this path (``RefreshTokenUrl``), e.g. "/refresh"
+    refresh_path: str | None = None
+    #: a refresh sooner than this after the tokens were issued is refused (``RefreshMargin``)
+    min_refresh_interval_seconds: float | None = None
+    #: refresh tokens expire after this long, announced in ``refresh_expires_field``
+    refresh_token_lifetime_seconds: int | None = None
+    refresh_expires_field: str = "refresh_token_expires_in"
+    #: access tokens are JWTs carrying these claims (hooks match on them)
+    access_token_claims: dict[str, object] | None = None
+    #: JSON documents served at ``GET /api/doc/{name}`` to a valid token, whatever the scheme
+    #: (tenant lists, accessible resources, metadata and userinfo endpoints for hooks)
+    api_documents: dict[str, object] = field(default_factory=dict)
+    #: the code exchange also issues a second token set (a user's, beside the app's) nested
+    #: under this key: its own grant, access token, refresh token (rotated, valid once) and
+    #: expiry; refreshing it answers the new set at the top level and leaves the other alone
+    secondary_token_nesting: str | None = None
+    secondary_token_lifetime_seconds: int = 1800
+    secondary_token_type: str = "user"  # noqa: S105 - a token type, not a secret

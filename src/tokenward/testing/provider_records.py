@@ -59,6 +59,7 @@ class Grant:
     scope: str
     subject: str
     revoked: bool = False
+    secondary: bool = False  # the second token set of a code exchange (a user's)
 
 
 @dataclass

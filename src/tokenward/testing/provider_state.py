@@ -8,6 +8,8 @@ public method takes the lock, because tests call the double from several threads
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 import threading
 from collections.abc import Mapping
@@ -125,7 +127,13 @@ class ProviderState:
             self._check_verifier(code.challenge, params.get("code_verifier"))
             grant_id = self._new_grant(client_id, code.scope, code.subject)
             code.grant_id = grant_id
-            return self._tokens(grant_id, with_refresh=True)
+            answer = self._tokens(grant_id, with_refresh=True)
+            nesting = self.behaviour.secondary_token_nesting
+            if nesting is not None:
+                second = self._new_grant(client_id, code.scope, code.subject)
+                self.grants[second].secondary = True
+                answer[nesting] = self._tokens(second, with_refresh=True)
+            return answer
 
     def refresh(self, client_id: str, params: Mapping[str, str]) -> dict[str, Any]:
         """Refresh (RFC 6749 §6) with rotation, grace window, reuse detection and idle expiry
@@ -133,6 +141,9 @@ class ProviderState:
         with self.lock:
             token = params.get("refresh_token", "")
             record = self._usable_refresh(client_id, token)
+            early = self.behaviour.min_refresh_interval_seconds
+            if early is not None and self.now() - record.last_used_at < early:
+                raise Refused("invalid_request", "the access token is not about to expire yet")
             grant = self.grants[record.grant_id]
             scope = params.get("scope")
             if scope is not None and not set(scope.split()) <= set(grant.scope.split()):
@@ -195,7 +206,8 @@ class ProviderState:
             grant = self.grants[access.grant_id]
             if grant.revoked:
                 return None
-            return {"sub": grant.subject, "client_id": grant.client_id, "scope": grant.scope}
+            owner = {"sub": grant.subject, "client_id": grant.client_id, "scope": grant.scope}
+            return {**owner, "token_set": "secondary"} if grant.secondary else owner
 
     # -- internals (called with the lock held) ---------------------------------------------
 
@@ -233,16 +245,42 @@ class ProviderState:
 
     def _tokens(self, grant_id: str, *, with_refresh: bool) -> dict[str, Any]:
         behaviour, now = self.behaviour, self.now()
-        access = secrets.token_urlsafe(24)
+        secondary = self.grants[grant_id].secondary
+        access = _access_token(behaviour.access_token_claims)
         lifetime = behaviour.token_lifetime_seconds
+        token_type = behaviour.token_type
+        if secondary:
+            lifetime = behaviour.secondary_token_lifetime_seconds
+            token_type = behaviour.secondary_token_type
         self.access_tokens[access] = AccessToken(grant_id=grant_id, expires_at=now + lifetime)
-        answer: dict[str, Any] = {"access_token": access, "token_type": behaviour.token_type}
+        answer: dict[str, Any] = {"access_token": access, "token_type": token_type}
         if not behaviour.omit_expires_in:
-            answer["expires_in"] = lifetime
+            answer["expires_in"] = lifetime * behaviour.expires_in_scale
         if with_refresh:
             refresh = secrets.token_urlsafe(24)
             self.refresh_tokens[refresh] = RefreshToken(grant_id=grant_id, last_used_at=now)
             answer["refresh_token"] = refresh
+            if behaviour.refresh_token_lifetime_seconds is not None:
+                answer[behaviour.refresh_expires_field] = (
+                    behaviour.refresh_token_lifetime_seconds * behaviour.expires_in_scale
+                )
         if self.grants[grant_id].scope:
             answer["scope"] = self.grants[grant_id].scope
+        if secondary:
+            return answer  # nested as it is in a code exchange, at the top level in a refresh
+        if behaviour.token_nesting is not None:
+            answer = {"ok": True, behaviour.token_nesting: answer}
         return {**answer, **behaviour.extra_token_fields}
+
+
+def _access_token(claims: Mapping[str, object] | None) -> str:
+    """A random access token, or an (unsigned) JWT carrying ``claims`` and a random ``jti``."""
+    if claims is None:
+        return secrets.token_urlsafe(24)
+
+    def part(value: Mapping[str, object]) -> str:
+        raw = json.dumps(value, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    payload = {**claims, "jti": secrets.token_hex(8)}
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(payload)}.{secrets.token_urlsafe(8)}"

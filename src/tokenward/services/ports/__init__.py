@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from tokenward.services.ports.accounts import AccountRepo, SignInTokenRepo, UserRepo
 from tokenward.services.ports.clients import ApiClientRepo, ApiTokenRepo
@@ -16,6 +18,7 @@ from tokenward.services.ports.connectors import (
     CustomConnectorRepo,
     PropertyRepo,
 )
+from tokenward.services.ports.console import ConsoleSessionRepo, ConsoleUserRepo
 from tokenward.services.ports.lifecycle import (
     AuthSessionRepo,
     CredentialRepo,
@@ -32,12 +35,15 @@ __all__ = [
     "ApplicationConnectorRepo",
     "AuditRepo",
     "AuthSessionRepo",
+    "ConsoleSessionRepo",
+    "ConsoleUserRepo",
     "CredentialRepo",
     "CustomConnectorRepo",
     "Database",
     "EventRepo",
     "IdempotencyRepo",
     "MetaRepo",
+    "Outcome",
     "PartnerRepo",
     "PropertyRepo",
     "RevocationRepo",
@@ -45,6 +51,8 @@ __all__ = [
     "Tx",
     "UserRepo",
 ]
+
+T = TypeVar("T")
 
 
 class Tx(Protocol):
@@ -84,10 +92,35 @@ class Tx(Protocol):
     def events(self) -> EventRepo: ...
     @property
     def revocations(self) -> RevocationRepo: ...
+    @property
+    def console_users(self) -> ConsoleUserRepo: ...
+    @property
+    def console_sessions(self) -> ConsoleSessionRepo: ...
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
+    """What one unit of :meth:`Database.write_each` returned, or the exception it raised."""
+
+    value: T | None
+    error: Exception | None = None
+
+    def unwrap(self) -> T:
+        if self.error is not None:
+            raise self.error
+        return self.value  # type: ignore[return-value]  # None only when T admits it
 
 
 class Database(Protocol):
-    """Opens transactions. ``write()`` serialises writers where the backend needs it."""
+    """Opens transactions. ``write()`` serialises writers where the backend needs it.
+    ``write_each`` runs several units of work in one transaction, each in a savepoint (group
+    commit: :mod:`tokenward.services.group_commit`)."""
 
-    def read(self) -> AbstractContextManager[Tx]: ...
+    def read(self, *, snapshot: bool = True) -> AbstractContextManager[Tx]:
+        """A read. ``snapshot=False``: the statements need not share one snapshot (a read that
+        is one statement, or whose statements are independent) — it saves BEGIN and COMMIT
+        on the embedded database; PostgreSQL reads never share one (READ COMMITTED)."""
+        ...
+
     def write(self) -> AbstractContextManager[Tx]: ...
+    def write_each(self, units: Sequence[Callable[[Tx], T]]) -> list[Outcome[T]]: ...

@@ -44,11 +44,13 @@ class CustomConnectorRepo(Protocol):
 @dataclass(frozen=True)
 class AccountConnectorRead:
     """One account connector as the hot read finds it: the account (None if unknown), the
-    account connector (None if not in that account) and the partner's reveal setting."""
+    account connector (None if not in that account), the partner's reveal setting and the custom
+    connectors' version as of the same read (``CustomConnectorRepo.version``; None: not read)."""
 
     account: Account | None
     item: AccountConnector | None
     reveal: bool
+    catalog_version: str | None = None
 
 
 class AccountConnectorRepo(Protocol):
@@ -69,8 +71,12 @@ class AccountConnectorRepo(Protocol):
     def delete(self, account_connector_id: int) -> None: ...
     def put_credential(self, credential: Credential, now: datetime) -> None: ...
     def count_using_connector(self, connector_id: int) -> int: ...
-    def read_for_account(self, account_id: str, account_connector_id: int) -> AccountConnectorRead:
-        """Account, account connector and reveal setting in one round trip (the hot read)."""
+    def read_for_account(
+        self, account_id: str, account_connector_id: int, *, properties: bool = True
+    ) -> AccountConnectorRead:
+        """Account, account connector and reveal setting in one round trip (the hot read).
+        ``properties=False``: without the account connector's properties (an empty tuple) and
+        the reveal setting (False), for reads that need only the credential."""
         ...
 
 

@@ -178,8 +178,12 @@ class SqlAccountConnectorRepo:
         compare-and-swap (SECURITY.md R-11)."""
         upsert(self._c, credentials, "account_connector_id", credential_values(credential, now))
 
-    def read_for_account(self, account_id: str, account_connector_id: int) -> AccountConnectorRead:
-        return read_account_connector(self._c, account_id, account_connector_id)
+    def read_for_account(
+        self, account_id: str, account_connector_id: int, *, properties: bool = True
+    ) -> AccountConnectorRead:
+        return read_account_connector(
+            self._c, account_id, account_connector_id, properties=properties
+        )
 
     def count_using_connector(self, connector_id: int) -> int:
         query = (

@@ -3,8 +3,9 @@
 ``GET /v1.0/account/connectors/{id}`` is the partner API's most frequent call. Through SQLAlchemy
 Core each statement costs ~60 µs of Python around a ~15 µs query, so this read runs one plain
 statement on the connection's DBAPI cursor instead, joining the account, the account connector,
-its credential, its properties and the partner's reveal setting. The result is the same domain
-objects the Core repositories build.
+its credential, its properties, the partner's reveal setting and the custom connectors' version
+(so that resolving a custom connector's definition needs no second statement). The result is the
+same domain objects the Core repositories build.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from sqlalchemy import Connection
 from tokenward.domain.models import Account, AccountConnector, AuthState, Credential, Property
 from tokenward.services.ports.connectors import AccountConnectorRead
 
-__all__ = ["read_account_connector"]
+__all__ = ["CUSTOM_CONNECTORS_VERSION", "custom_connectors_version", "read_account_connector"]
+
+# What changes whenever a custom connector is added, replaced or deleted. The catalog view of a
+# process is cached under it (services.catalog.view); both the hot read below and
+# ``SqlCustomConnectorRepo.version`` read it through the DBAPI cursor so the values compare equal.
+CUSTOM_CONNECTORS_VERSION = (
+    "(SELECT count(*) FROM custom_connectors), (SELECT max(updated_utc) FROM custom_connectors),"
+    " (SELECT sum(id) FROM custom_connectors)"
+)
 
 _ROW = """
 SELECT a.pk, a.id, a.name, a.description, a.timezone, a.created_utc,
@@ -26,7 +35,8 @@ SELECT a.pk, a.id, a.name, a.description, a.timezone, a.created_utc,
        c.state, c.version, c.secret_sealed, c.masked, c.expires_utc, c.refresh_expires_utc,
        c.last_refreshed_utc, c.error_code, c.error_message,
        (SELECT s.reveal_partner_auth_value FROM partner_settings s WHERE s.id = 1),
-       p.id, p.name, p.value, p.is_sensitive, p.value_sealed
+       p.id, p.name, p.value, p.is_sensitive, p.value_sealed,
+       {version}
 FROM accounts a
 LEFT JOIN account_connectors ac ON ac.account_pk = a.pk AND ac.id = {p}
 LEFT JOIN credentials c ON c.account_connector_id = ac.id
@@ -35,9 +45,44 @@ WHERE a.id = {p}
 ORDER BY p.id
 """
 
+# The same row without the properties and the reveal setting (a token read needs neither).
+_ROW_CREDENTIAL = """
+SELECT a.pk, a.id, a.name, a.description, a.timezone, a.created_utc,
+       ac.id, ac.connector_id, ac.authentication_id, ac.name, ac.description,
+       ac.is_partner_integration, ac.created_utc,
+       c.state, c.version, c.secret_sealed, c.masked, c.expires_utc, c.refresh_expires_utc,
+       c.last_refreshed_utc, c.error_code, c.error_message,
+       0, NULL, NULL, NULL, NULL, NULL,
+       {version}
+FROM accounts a
+LEFT JOIN account_connectors ac ON ac.account_pk = a.pk AND ac.id = {p}
+LEFT JOIN credentials c ON c.account_connector_id = ac.id
+WHERE a.id = {p}
+"""
+
 
 def _sql(conn: Connection, template: str) -> str:
-    return template.format(p="?" if conn.dialect.paramstyle == "qmark" else "%s")
+    return template.format(
+        p="?" if conn.dialect.paramstyle == "qmark" else "%s", version=CUSTOM_CONNECTORS_VERSION
+    )
+
+
+def _version(count: Any, latest: Any, total: Any) -> str:
+    """The custom connectors' version as text (a timestamp is text on SQLite, a datetime on
+    PostgreSQL: either way it only has to compare equal to itself)."""
+    return f"{int(count or 0)}/{latest}/{int(total or 0)}"
+
+
+def custom_connectors_version(conn: Connection) -> str:
+    """The custom connectors' version alone (see CUSTOM_CONNECTORS_VERSION)."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"SELECT {CUSTOM_CONNECTORS_VERSION}")
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    assert row is not None  # aggregates always give a row
+    return _version(*row)
 
 
 def _utc(value: Any) -> datetime | None:
@@ -74,17 +119,21 @@ def _credential(ac_id: int, row: tuple[Any, ...]) -> Credential | None:
     )
 
 
-def read_account_connector(conn: Connection, account_id: str, ac_id: int) -> AccountConnectorRead:
-    """One statement: a row per property (or one row without), so it needs no transaction."""
+def read_account_connector(
+    conn: Connection, account_id: str, ac_id: int, *, properties: bool = True
+) -> AccountConnectorRead:
+    """One statement: a row per property (or one row without), so it needs no transaction.
+    ``properties=False``: without the properties and the reveal setting (read as False)."""
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(_sql(conn, _ROW), (ac_id, account_id))
+        cursor.execute(_sql(conn, _ROW if properties else _ROW_CREDENTIAL), (ac_id, account_id))
         rows = cursor.fetchall()
     finally:
         cursor.close()
     if not rows:
         return AccountConnectorRead(None, None, reveal=False)
     row = rows[0]
+    version = _version(*row[28:31])
     account = Account(
         pk=row[0],
         id=row[1],
@@ -94,7 +143,7 @@ def read_account_connector(conn: Connection, account_id: str, ac_id: int) -> Acc
         created_utc=_aware(row[5]),
     )
     if row[6] is None:
-        return AccountConnectorRead(account, None, bool(row[22]))
+        return AccountConnectorRead(account, None, bool(row[22]), version)
     props = tuple(
         Property(
             id=r[23],
@@ -119,4 +168,4 @@ def read_account_connector(conn: Connection, account_id: str, ac_id: int) -> Acc
         properties=props,
         credential=_credential(row[6], row[13:22]),
     )
-    return AccountConnectorRead(account, item, bool(row[22]))
+    return AccountConnectorRead(account, item, bool(row[22]), version)

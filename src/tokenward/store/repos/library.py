@@ -15,6 +15,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from tokenward.catalog.checks import CUSTOM_CONNECTOR_FIRST_ID
 from tokenward.domain.models import ApplicationConnector
 from tokenward.store.repos._upsert import upsert
+from tokenward.store.repos.hot_reads import custom_connectors_version
 from tokenward.store.tables import application_connectors, custom_connectors
 
 __all__ = ["SqlApplicationConnectorRepo", "SqlCustomConnectorRepo"]
@@ -114,11 +115,4 @@ class SqlCustomConnectorRepo:
         return result.rowcount == 1
 
     def version(self) -> str:
-        row = self._c.execute(
-            select(
-                func.count(),
-                func.max(custom_connectors.c.updated_utc),
-                func.sum(custom_connectors.c.id),
-            )
-        ).first()
-        return repr(tuple(row)) if row else "()"
+        return custom_connectors_version(self._c)

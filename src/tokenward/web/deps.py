@@ -22,6 +22,7 @@ __all__ = [
     "check_account_path",
     "check_url_text",
     "context",
+    "fast_inputs",
     "lax_bool",
     "page_headers",
     "paging",
@@ -97,6 +98,19 @@ async def principal(request: Request) -> Principal:
         cache.put(token, found)
     check_url_text(request)  # after authentication: a caller without a token only learns 401
     return found
+
+
+def fast_inputs(request: Request, **limits: int) -> tuple[str | None, dict[str, str]] | None:
+    """For a fast handler (web.fast_routes): ``X-Cyclr-Account`` and the path parameters named
+    in ``limits`` (name → max length), or None when any is over its declared length (the normal
+    route then answers, with FastAPI's validation error)."""
+    account = request.headers.get("x-cyclr-account")
+    if account is not None and len(account) > 200:
+        return None
+    found = {name: request.path_params.get(name, "") for name in limits}
+    if any(len(found[name]) > limit for name, limit in limits.items()):
+        return None
+    return account, found
 
 
 async def account_header(

@@ -18,12 +18,15 @@ from tokenward.services import methods as svc
 from tokenward.services.context import Principal
 from tokenward.web.api.ac_schemas import as_id
 from tokenward.web.api.present import utc
-from tokenward.web.deps import context, principal
+from tokenward.web.deps import context, fast_inputs, principal
+from tokenward.web.fast_routes import FastRoute, fast_path
 from tokenward.web.responses import errors
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1.0/account/connectors", tags=["account connectors"])
+router = APIRouter(
+    prefix="/v1.0/account/connectors", tags=["account connectors"], route_class=FastRoute
+)
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -35,11 +38,23 @@ class TokenOut(BaseModel):
     Scopes: list[str]
 
 
+async def _fast(request: Request) -> Response | None:
+    """The route without FastAPI's parameter solving (web.fast_routes); input over the declared
+    lengths goes the normal way, which answers 400."""
+    inputs = fast_inputs(request, account_connector_id=40)
+    if inputs is None:
+        return None
+    caller = await principal(request)  # authentication first, as on every /v1.0 route
+    account, path = inputs
+    return await _answer(request, caller, account, path["account_connector_id"])
+
+
 @router.get(
     "/{account_connector_id}/token",
     summary="A fresh access token of the account connector (refreshed if needed; audited)",
     responses={**errors(409), 200: {"model": TokenOut}},
 )
+@fast_path(_fast)
 async def get_token(
     request: Request,
     account_connector_id: str = Path(..., description="the account connector Id", max_length=40),
@@ -50,6 +65,12 @@ async def get_token(
         description="the account's Id; required on account-level calls (missing → 401)",
     ),
     caller: Principal = Depends(principal),
+) -> Response:
+    return await _answer(request, caller, account, account_connector_id)
+
+
+async def _answer(
+    request: Request, caller: Principal, account: str | None, account_connector_id: str
 ) -> Response:
     found = await svc.read_token(
         context(request),

@@ -18,12 +18,13 @@ from tokenward.services.context import Principal
 from tokenward.services.upstream import UpstreamResponse
 from tokenward.web.api.ac_schemas import as_id
 from tokenward.web.body import read_body
-from tokenward.web.deps import account_header, context, principal
+from tokenward.web.deps import account_header, context, fast_inputs, principal
+from tokenward.web.fast_routes import FastRoute, fast_path
 from tokenward.web.responses import body_doc, errors
 
 __all__ = ["UPSTREAM_HEADER", "router", "upstream_doc", "upstream_response"]
 
-router = APIRouter(prefix="/v1.0/account/connectors", tags=["methods"])
+router = APIRouter(prefix="/v1.0/account/connectors", tags=["methods"], route_class=FastRoute)
 
 UPSTREAM_HEADER = "X-Tokenward-Upstream"
 _PASSED_ON = ("content-type", "retry-after", "location", "www-authenticate")
@@ -79,9 +80,20 @@ async def _call(
         await read_body(request),
         query=query,
         idempotency_key=request.headers.get("idempotency-key"),
+        inline_read=request.app.state.inline_reads,
     )
     kept = {k: v for k, v in answer.headers.items() if k.lower() in _PASSED_ON}
     return upstream_response(answer, kept)
+
+
+async def _fast(request: Request) -> Response | None:
+    """Both method routes without FastAPI's parameter solving (web.fast_routes)."""
+    inputs = fast_inputs(request, account_connector_id=40, method_ref=100)
+    if inputs is None:
+        return None
+    caller = await principal(request)  # authentication first, as on every /v1.0 route
+    account, path = inputs
+    return await _call(request, path["account_connector_id"], path["method_ref"], caller, account)
 
 
 @router.get(
@@ -89,6 +101,7 @@ async def _call(
     summary="Call a method of the connector (query parameters are the method's Parameters)",
     responses=upstream_doc(),
 )
+@fast_path(_fast)
 async def call_method_get(
     request: Request,
     account_connector_id: str = AccountConnectorPath,
@@ -105,6 +118,7 @@ async def call_method_get(
     openapi_extra=body_doc(MethodCallIn),
     responses=upstream_doc(),
 )
+@fast_path(_fast)
 async def call_method_post(
     request: Request,
     account_connector_id: str = AccountConnectorPath,

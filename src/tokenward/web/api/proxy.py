@@ -13,11 +13,12 @@ from tokenward.services import proxy as svc
 from tokenward.services.context import Principal
 from tokenward.web.api.ac_schemas import as_id
 from tokenward.web.api.methods import upstream_doc, upstream_response
-from tokenward.web.deps import account_header, context, principal
+from tokenward.web.deps import account_header, context, fast_inputs, principal
+from tokenward.web.fast_routes import FastRoute, fast_path
 
 __all__ = ["PROXY_METHODS", "router"]
 
-router = APIRouter(prefix="/v1.0/account/connectors", tags=["proxy"])
+router = APIRouter(prefix="/v1.0/account/connectors", tags=["proxy"], route_class=FastRoute)
 
 PROXY_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 _PREFIX_SEGMENTS = 6  # "", "v1.0", "account", "connectors", "{id}", "proxy"
@@ -37,6 +38,17 @@ Caller = Depends(principal)
 Account = Depends(account_header)
 
 
+async def _fast(request: Request) -> Response | None:
+    """The proxy routes without FastAPI's parameter solving (web.fast_routes)."""
+    inputs = fast_inputs(request, account_connector_id=40)
+    if inputs is None:
+        return None
+    caller = await principal(request)  # authentication first, as on every /v1.0 route
+    account, path = inputs
+    return await _forward(request, path["account_connector_id"], caller, account)
+
+
+@fast_path(_fast)
 async def proxy(
     request: Request,
     account_connector_id: str = AccountConnectorPath,
@@ -47,6 +59,7 @@ async def proxy(
     return await _forward(request, account_connector_id, caller, account)
 
 
+@fast_path(_fast)
 async def proxy_base(
     request: Request,
     account_connector_id: str = AccountConnectorPath,
@@ -73,6 +86,7 @@ async def _forward(
         as_id(account_connector_id),
         call,
         idempotency_key=request.headers.get("idempotency-key"),
+        inline_read=request.app.state.inline_reads,
     )
     return upstream_response(answer, answer.headers)
 

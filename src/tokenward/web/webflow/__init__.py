@@ -11,7 +11,5 @@ __all__ = ["cookie_name", "install_webflow", "router"]
 
 
 def install_webflow(app: FastAPI) -> None:
-    """Add the webflow's routes to ``app`` (no bearer authentication on them), matched in any
-    path case."""
-    app.include_router(router)
+    """Match the webflow's routes (``router``, added by the app factory) in any path case."""
     app.add_middleware(WebflowPathMiddleware)

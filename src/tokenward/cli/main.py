@@ -1,4 +1,4 @@
-"""``tokenward``: serve, migrate, apiclient, keys, catalog.
+"""``tokenward``: serve, migrate, apiclient, keys, catalog, demo.
 
 Every command loads settings once, reports configuration problems as one message naming each,
 and exits non-zero on failure without changing anything.
@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from tokenward.cli.admin import admin_app
 from tokenward.cli.catalog import catalog_app
 from tokenward.cli.keys import keys_app
 from tokenward.errors import CatalogInvalid, ConfigurationError, TokenwardError
@@ -34,6 +36,7 @@ apiclient_app = typer.Typer(
 app.add_typer(apiclient_app, name="apiclient")
 app.add_typer(keys_app, name="keys")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(admin_app, name="admin")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -96,6 +99,35 @@ def serve(
         )
     finally:
         runtime.close()
+
+
+@app.command()
+def demo(
+    port: Annotated[
+        int, typer.Option(help="the service's port (0: any free one)", min=0, max=65535)
+    ] = 8000,
+    host_port: Annotated[
+        int, typer.Option(help="the example host page's port (0: any free one)", min=0, max=65535)
+    ] = 8001,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="keep the demo's data here (default: a temporary folder)")
+    ] = None,
+) -> None:
+    """Try the whole connect flow locally: the service, a sandbox provider and an example host
+    page on 127.0.0.1, set up and ready; prints the URL to open (docs/demo.md)."""
+    from tokenward.demo import DemoOptions, run_demo
+
+    configure_logging("WARNING")
+    options = DemoOptions(port=port, host_port=host_port, data_dir=data_dir)
+
+    def announce(url: str) -> None:
+        typer.echo(f"tokenward demo: open {url} in your browser (Ctrl-C stops the demo)")
+
+    try:
+        run_demo(options, announce)
+    except (OSError, TokenwardError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo("tokenward demo: stopped", err=True)
 
 
 @app.command("migrate")

@@ -5,13 +5,15 @@ Nothing is created at import time; tests and ``tokenward serve`` call the factor
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from prometheus_client import CollectorRegistry
+from starlette.routing import BaseRoute
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from tokenward import __version__
@@ -19,8 +21,11 @@ from tokenward.clock import Clock
 from tokenward.runtime import Runtime, open_runtime
 from tokenward.settings import Settings
 from tokenward.web.api import routers
+from tokenward.web.connect import router as connect_router
+from tokenward.web.console import router as console_router
 from tokenward.web.deps import PrincipalCache, principal
 from tokenward.web.errors import install_error_handlers
+from tokenward.web.fast_routes import FastLane, fast_routes
 from tokenward.web.middleware import (
     AccessLogMiddleware,
     BodyLimitMiddleware,
@@ -29,7 +34,9 @@ from tokenward.web.middleware import (
     TrailingSlashMiddleware,
 )
 from tokenward.web.responses import documented_models
+from tokenward.web.sdk import router as sdk_router
 from tokenward.web.webflow import install_webflow
+from tokenward.web.webflow import router as webflow_router
 from tokenward.worker.housekeeping import Housekeeper
 from tokenward.worker.polling import PollingWorker
 from tokenward.worker.refresher import Refresher
@@ -100,12 +107,10 @@ def create_app(
     if runtime is not None:
         _attach(app, runtime)
     install_error_handlers(app)
-    for router in routers():
-        # Authentication comes first on every partner API call, before any input is validated,
-        # so that a caller without a token learns nothing but 401.
-        protected = any(getattr(r, "path", "").startswith("/v1.0/") for r in router.routes)
-        app.include_router(router, dependencies=[Depends(principal)] if protected else None)
-    install_webflow(app)  # browser pages: no bearer token (docs/webflow.md)
+    app.router.routes.extend(_route_table())
+    # innermost: the hot routes answered before the router (web/fast_routes.py)
+    app.add_middleware(FastLane, routes=fast_routes(routers()), handlers=app.exception_handlers)
+    install_webflow(app)  # the webflow pages match in any path case (docs/webflow.md)
     _install_openapi(app)
 
     def ctx() -> Any:
@@ -119,6 +124,26 @@ def create_app(
     app.add_middleware(AccessLogMiddleware, registry=app.state.metrics)
     app.add_middleware(SecurityHeadersMiddleware)
     return app
+
+
+@functools.cache
+def _route_table() -> tuple[BaseRoute, ...]:
+    """Every route of the service, built once per process and shared by every app built in it.
+
+    Preparing ~100 routes (their dependencies and body models) costs a few hundred milliseconds;
+    the routes hold no per-app state (handlers reach the runtime through ``request.app``).
+    """
+    table = APIRouter()
+    for router in routers():
+        # Authentication comes first on every partner API call, before any input is validated,
+        # so that a caller without a token learns nothing but 401.
+        protected = any(getattr(r, "path", "").startswith("/v1.0/") for r in router.routes)
+        table.include_router(router, dependencies=[Depends(principal)] if protected else None)
+    table.include_router(webflow_router)  # browser pages: no bearer token (docs/webflow.md)
+    table.include_router(connect_router)  # the connect page: a session cookie (docs/launch.md)
+    table.include_router(console_router)  # the partner console: its own session (docs/console.md)
+    table.include_router(sdk_router)  # the browser SDK, a public static file (docs/browser-sdk.md)
+    return tuple(table.routes)
 
 
 def _start_dispatchers(runtime: Runtime, enabled: bool) -> list[PollingWorker]:

@@ -17,6 +17,7 @@ def routers() -> list[APIRouter]:
         events,
         health,
         install,
+        launch,
         methods,
         partner,
         properties,
@@ -24,17 +25,18 @@ def routers() -> list[APIRouter]:
         token,
     )
 
-    # Routes match in order: the hottest call (GET /v1.0/account/connectors/{id}) comes right
-    # after the health checks; install's /v1.0/connectors/{ref}/install stays ahead of the
-    # catalog's /v1.0/connectors routes.
+    # Routes match in order: the hottest calls (the token read, GET
+    # /v1.0/account/connectors/{id}) come right after the health checks; install's
+    # /v1.0/connectors/{ref}/install stays ahead of the catalog's /v1.0/connectors routes.
     return [
         health.router,
-        account_connectors.router,
         credential_token.router,
+        account_connectors.router,
         methods.router,
         proxy.router,
         token.router,
         accounts.router,
+        launch.router,
         install.router,
         properties.router,
         partner.router,

@@ -22,7 +22,7 @@ from tokenward.web.webflow.pages import completion_response, error_response, red
 from tokenward.web.webflow.paths import CALLBACK_PATH, COMPLETE_PATH, START_PATH
 from tokenward.web.webflow.ratelimit import RateLimiter
 
-__all__ = ["cookie_name", "router"]
+__all__ = ["cookie_name", "router", "set_binding_cookie"]
 
 router = APIRouter(include_in_schema=False)
 
@@ -91,17 +91,23 @@ async def start(request: Request) -> Response:
         return _failure_page(exc)
     response = redirect(started.location)
     if started.binding is not None:
-        https = _settings(request).service_is_https
-        response.set_cookie(
-            name,
-            started.binding,
-            max_age=_BINDING_MAX_AGE,
-            path="/",
-            secure=https,
-            httponly=True,
-            samesite="none" if https else "lax",
-        )
+        set_binding_cookie(response, _settings(request), started.binding)
     return response
+
+
+def set_binding_cookie(response: Response, settings: Settings, binding: str) -> None:
+    """The flow's binding cookie (F-02): HttpOnly; ``Secure`` and ``SameSite=None`` over
+    https (so a flow started in a cross-site iframe works), ``SameSite=Lax`` over http."""
+    https = settings.service_is_https
+    response.set_cookie(
+        cookie_name(settings),
+        binding,
+        max_age=_BINDING_MAX_AGE,
+        path="/",
+        secure=https,
+        httponly=True,
+        samesite="none" if https else "lax",
+    )
 
 
 @router.get(CALLBACK_PATH)

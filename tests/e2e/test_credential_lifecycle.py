@@ -289,12 +289,13 @@ async def test_r10_a_refresh_that_outlived_its_lease_cannot_overwrite_a_newer_cr
     connected: tuple[int, dict[str, Any]],
     clock: FakeClock,
 ) -> None:
+    from tokenward.services.credential_leases import _take
     from tokenward.services.refresh import exchange
 
     ac_id, _ = connected
     ctx = fast_context(runtime)
     clock.advance(3600)
-    lease = credentials._take(ctx, renewal(runtime, ac_id), Mode.DEMAND, None, "slow-owner")
+    lease = _take(ctx, renewal(runtime, ac_id), Mode.DEMAND, None, "slow-owner")
     assert isinstance(lease, credentials.Lease)
     newer = code_tokens(provider)
     write_auth_value(client, acct, ac_id, newer, clock.now() + timedelta(hours=1))

@@ -11,7 +11,7 @@ import pytest
 
 from tokenward.catalog.schema import Connector
 from tokenward.services.credential_documents import TokenDocument
-from tokenward.services.credentials import _grant
+from tokenward.services.credential_leases import _grant
 from tokenward.services.provider_setup import ProviderSetup
 
 

@@ -268,6 +268,25 @@ def test_C10_start_callback_and_completion_are_rate_limited_per_address(
         assert int(response.headers["retry-after"]) >= 1
 
 
+def test_C10_start_is_rate_limited_per_account_connector_across_addresses(
+    client: TestClient, auth: dict[str, str], code_ac: int
+) -> None:
+    """Sign-ins for one account connector from many addresses share one budget: over it,
+    429 with Retry-After before any lookup; another account connector is not affected."""
+    app: Any = client.app
+    app.state.webflow_tenant_limiter = RateLimiter(2)
+    token = signin_token(client, auth)
+    browsers = [
+        TestClient(app, base_url=str(client.base_url), client=(f"198.51.100.{n}", 40000))
+        for n in range(1, 5)
+    ]
+    answers = [start(browser, code_ac, token, "https://evil.example") for browser in browsers]
+    assert [a.status_code for a in answers] == [400, 400, 429, 429]
+    assert int(answers[2].headers["retry-after"]) >= 1
+    other = start(browsers[0], code_ac + 1000, token, "https://evil.example")
+    assert other.status_code != 429
+
+
 def test_F01_flows_get_distinct_256_bit_states(
     client: TestClient, auth: dict[str, str], code_ac: int
 ) -> None:

@@ -41,18 +41,40 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
+def _limiter(request: Request, name: str) -> RateLimiter:
+    state = request.app.state
+    limiter: RateLimiter | None = getattr(state, name, None)
+    if limiter is None:
+        limiter = RateLimiter(_settings(request).webflow_rate_limit_per_minute)
+        setattr(state, name, limiter)
+    return limiter
+
+
 def _limited(request: Request) -> Response | None:
     """429 when this client (by address) exceeded its budget (C-10)."""
-    state = request.app.state
-    limiter: RateLimiter | None = getattr(state, "webflow_limiter", None)
-    if limiter is None:
-        limiter = state.webflow_limiter = RateLimiter(
-            _settings(request).webflow_rate_limit_per_minute
-        )
-    wait = limiter.take(request.client.host if request.client else "unknown")
+    wait = _limiter(request, "webflow_limiter").take(
+        request.client.host if request.client else "unknown"
+    )
     if wait is None:
         return None
-    response = error_response(429, "Too many sign-in requests from this address; wait a moment.")
+    return _too_many("Too many sign-in requests from this address; wait a moment.", wait)
+
+
+def _tenant_limited(request: Request, account_connector: str | None) -> Response | None:
+    """429 when the sign-ins of one account connector, from any address, exceeded the same
+    budget (C-10: a flood spread over many addresses still hits one tenant's bucket). Keyed by
+    the ``id`` the browser sent, before any lookup."""
+    key = (account_connector or "").strip()[:40]
+    if not key:
+        return None
+    wait = _limiter(request, "webflow_tenant_limiter").take(key)
+    if wait is None:
+        return None
+    return _too_many("Too many sign-in requests for this connection; wait a moment.", wait)
+
+
+def _too_many(message: str, wait: int) -> Response:
+    response = error_response(429, message)
     response.headers["Retry-After"] = str(wait)
     return response
 
@@ -82,6 +104,9 @@ async def start(request: Request) -> Response:
     ctx = context(request)
     query = request.scope.get("query_string", b"").decode("utf-8", "replace")
     params = webflow.parse_flow_params(query, await _form(request))
+    limited = _tenant_limited(request, params.id)
+    if limited is not None:
+        return limited
     name = cookie_name(_settings(request))
     try:
         started = await webflow.start_flow(ctx, params, request.cookies.get(name))

@@ -19,16 +19,12 @@ before the thread starts, so ``url`` is known and valid as soon as the double is
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-import uvicorn
-
 from tokenward.clock import Clock, SystemClock
+from tokenward.testing.loopback import LoopbackServer
 from tokenward.testing.provider_app import build_app
 from tokenward.testing.provider_behaviour import Failure, ProviderBehaviour, RegisteredClient
 from tokenward.testing.provider_records import RecordedRequest
@@ -54,9 +50,9 @@ class ProviderDouble:
             clock=clock or SystemClock(),
             users=users if users is not None else {"alice": "wonderland"},
         )
-        self._socket: socket.socket | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server = LoopbackServer(
+            lambda url: build_app(self._state, url), "provider-double", app_for_url=True
+        )
         self.url = ""
 
     # -- what tests read and set -------------------------------------------------------------
@@ -107,50 +103,12 @@ class ProviderDouble:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> ProviderDouble:
-        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP
-        # (proto 0 is skipped), and without it Nagle holds uvicorn's second write (the body)
-        # until the client's delayed ACK: ~40 ms per request instead of well under 1 ms.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.bind(("127.0.0.1", 0))
-        self._socket = sock
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        config = uvicorn.Config(
-            build_app(self._state, self.url),
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            ws="none",
-            http="h11",
-            loop="asyncio",
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="provider-double", daemon=True
-        )
-        self._thread.start()
-        self._wait_started()
+        self._server.start()
+        self.url = self._server.url
         return self
 
-    def _wait_started(self) -> None:
-        deadline = time.monotonic() + 10
-        assert self._server is not None
-        assert self._thread is not None
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the provider double did not start")
-            time.sleep(0.01)
-
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._thread = self._socket = None
+        self._server.stop()
 
     def __enter__(self) -> ProviderDouble:
         return self.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from typing import Any
 
@@ -30,6 +31,8 @@ from ac_support import (
 )
 from fastapi.testclient import TestClient
 
+from tokenward.catalog.registry import Catalog
+from tokenward.catalog.schema import Connector
 from tokenward.runtime import Runtime
 
 KEYS = {
@@ -545,3 +548,30 @@ def test_unstorable_text_is_400_not_500(
     )
     assert response.status_code == 400, response.text
     assert snapshot(runtime) == before
+
+
+def test_parameter_defaults_become_properties_at_install(
+    runtime: Runtime, client: TestClient, acct: dict[str, str]
+) -> None:
+    """A connector parameter with a ``Default`` starts as that property on install, unless the
+    install gives its own value."""
+    connector = Connector.model_validate(
+        {
+            "Id": 9101,
+            "Name": "Regional",
+            "Version": "1.0",
+            "BaseUrl": "https://{{Region}}.api.example.com",
+            "Parameters": [
+                {"Name": "Region", "Pattern": "^[a-z]{2}$", "Default": "eu"},
+                {"Name": "Tier", "IsOptional": True},
+            ],
+            "Authentication": [{"Id": APIKEY_AUTH, "AuthName": "Key", "AuthType": "ApiKey"}],
+        }
+    )
+    runtime.ctx = dataclasses.replace(runtime.ctx, catalog=Catalog([connector]))
+    client.app.state.ctx = runtime.ctx  # type: ignore[attr-defined]  # built before this test
+    first = installed(client, acct, 9101, {})
+    assert {p["Name"]: p["Value"] for p in first["Properties"]} == {"Region": "eu"}
+    given = {"Properties": [{"Name": "Region", "Value": "us"}]}
+    second = installed(client, acct, 9101, given)
+    assert {p["Name"]: p["Value"] for p in second["Properties"]} == {"Region": "us"}

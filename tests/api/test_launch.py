@@ -475,6 +475,17 @@ def test_L05_signin_consumes_the_token_once_and_redirects_without_it(
     assert "set-cookie" not in second.headers
 
 
+def test_signin_path_matches_in_any_case(browser: TestClient, auth: dict[str, str]) -> None:
+    """``/Account/SignInWithToken`` (as .NET routing accepts it) is the same sign-in."""
+    result = launched(browser, auth, {"InlineOAuth": "false"})
+    url = _path_of(result["LaunchUrl"]).replace(
+        "/account/signinwithtoken", "/Account/SignInWithToken"
+    )
+    answer = browser.get(url)
+    assert answer.status_code == 303
+    assert answer.headers["set-cookie"].startswith("tw_connect=")
+
+
 @pytest.mark.parametrize(("seconds", "status"), [(299, 303), (301, 403)])
 def test_K02_signin_token_lasts_five_minutes(
     browser: TestClient, auth: dict[str, str], clock: FakeClock, seconds: int, status: int

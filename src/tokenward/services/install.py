@@ -38,6 +38,7 @@ from tokenward.services.property_rules import (
     ResolvedProperty,
     put_properties,
     validate_properties,
+    with_defaults,
 )
 
 __all__ = ["InstallPlan", "InstallRequest", "apply_install", "install", "plan_install"]
@@ -98,7 +99,7 @@ def plan_install(
     _check_installable(connector)
     entry = authentication_entry(connector, request.authentication_id)
     parsed = parse_optional_auth_value(entry.AuthType, request.auth_value)
-    resolved = validate_properties(connector, request.properties)
+    resolved = with_defaults(connector, validate_properties(connector, request.properties))
     description = valid_description(request.description)
     name = _install_name(tx, account, connector, request.name)
     partner = bool(request.is_partner_integration)

@@ -37,6 +37,7 @@ __all__ = [
     "put_properties",
     "resolve_property",
     "validate_properties",
+    "with_defaults",
 ]
 
 CLIENT_ID = "ClientId"
@@ -140,6 +141,22 @@ def validate_properties(
         _check_value(name, sensitive, pattern, item.value)
         resolved[name.lower()] = ResolvedProperty(name, item.value, sensitive)
     return list(resolved.values())
+
+
+def with_defaults(
+    connector: Connector, resolved: list[ResolvedProperty]
+) -> list[ResolvedProperty]:
+    """``resolved`` plus the connector's account connector properties that have a ``Default``
+    and were not given (an install starts with them, e.g. a data-centre region)."""
+    given = {prop.name.lower() for prop in resolved}
+    defaults = []
+    for param in connector.property_parameters():
+        default = param.Default
+        if default is None or param.property_name.lower() in given:
+            continue
+        _check_value(param.property_name, param.IsSensitive, param.Pattern, str(default))
+        defaults.append(ResolvedProperty(param.property_name, str(default), param.IsSensitive))
+    return [*resolved, *defaults]
 
 
 def _stored(

@@ -1,7 +1,8 @@
 """The webflow's paths, matched whatever their case.
 
 Cyclr's documentation spells the start URL both ``/connectorauth/updateaccountconnectoroauth``
-and ``/UpdateAccountConnectorOAuth`` casings, and .NET routing ignores case; FastAPI's does not.
+and ``/UpdateAccountConnectorOAuth`` casings (and ``/Account/SignInWithToken`` for the sign-in of
+LAUNCH URLs), and .NET routing ignores case; FastAPI's does not.
 This pure ASGI middleware rewrites a webflow path in any casing to the routed one; every other
 path is left alone.
 """
@@ -10,12 +11,20 @@ from __future__ import annotations
 
 from tokenward.web.middleware._asgi import ASGIApp, Receive, Scope, Send
 
-__all__ = ["CALLBACK_PATH", "COMPLETE_PATH", "START_PATH", "WEBFLOW_PATHS", "WebflowPathMiddleware"]
+__all__ = [
+    "CALLBACK_PATH",
+    "COMPLETE_PATH",
+    "SIGNIN_PATH",
+    "START_PATH",
+    "WEBFLOW_PATHS",
+    "WebflowPathMiddleware",
+]
 
 START_PATH = "/connectorauth/updateaccountconnectoroauth"
 CALLBACK_PATH = "/connector/callback"
 COMPLETE_PATH = "/connector/complete"
-WEBFLOW_PATHS = frozenset({START_PATH, CALLBACK_PATH, COMPLETE_PATH})
+SIGNIN_PATH = "/account/signinwithtoken"  # LAUNCH/Marketplace URLs (web/connect)
+WEBFLOW_PATHS = frozenset({START_PATH, CALLBACK_PATH, COMPLETE_PATH, SIGNIN_PATH})
 
 
 class WebflowPathMiddleware:

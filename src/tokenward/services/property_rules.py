@@ -143,9 +143,7 @@ def validate_properties(
     return list(resolved.values())
 
 
-def with_defaults(
-    connector: Connector, resolved: list[ResolvedProperty]
-) -> list[ResolvedProperty]:
+def with_defaults(connector: Connector, resolved: list[ResolvedProperty]) -> list[ResolvedProperty]:
     """``resolved`` plus the connector's account connector properties that have a ``Default``
     and were not given (an install starts with them, e.g. a data-centre region)."""
     given = {prop.name.lower() for prop in resolved}

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from ac_support import audit_actions, restricted_headers
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 from upstream_support import (
     API_KEY,
     BASIC_VALUE,
@@ -17,6 +18,7 @@ from upstream_support import (
     CREATE_ITEM,
     ECHO_ITEM,
     GET_ME,
+    METHODS,
     PUT_ITEM,
     SEND_XML,
     Connected,
@@ -32,6 +34,7 @@ from upstream_support import (
 
 from tokenward.clock import FakeClock
 from tokenward.runtime import Runtime
+from tokenward.store.tables import properties
 from tokenward.testing import Failure, ProviderDouble
 
 MARK = "x-tokenward-upstream"
@@ -451,3 +454,57 @@ def test_method_calls_are_audited_in_batches(
     """A call leaves an audit entry, written with the next batch."""
     assert call(api, acct, connected, GET_ME).status_code == 200
     assert "method.call" in audit_actions(runtime)
+
+
+def test_call_headers_are_sent_filled_from_properties_on_methods_and_the_proxy(
+    api: TestClient,
+    auth: dict[str, str],
+    acct: dict[str, str],
+    provider: ProviderDouble,
+    runtime: Runtime,
+) -> None:
+    """A connector's CallHeaders go on every method and proxy call, filled from the account
+    connector's properties; left out while the property is unset; a method's own Header
+    parameter and the partner's own proxy header win; a value breaking its Pattern is a 409
+    and nothing is sent."""
+    definition = {
+        "Name": "Tenanted",
+        "Version": "1.0",
+        "BaseUrl": f"{provider.url}/api",
+        "Parameters": [{"Name": "TenantId", "IsOptional": True, "Pattern": "^[a-z0-9-]{1,40}$"}],
+        "CallHeaders": {"X-Tenant": "{{TenantId}}", "X-Trace": "tenant-{{TenantId}}"},
+        "Authentication": [entry("ApiKey")],
+        "Methods": [m for m in METHODS if m["Name"] == ECHO_ITEM],
+    }
+    created = api.post("/v1.0/connectors", json=definition, headers=auth)
+    assert created.status_code == 200, created.text
+    connector = created.json()
+    ac_id = int(api.post(f"/v1.0/connectors/{connector['Id']}/install", headers=acct).json()["Id"])
+    api.put(f"/v1.0/account/connectors/{ac_id}", json={"AuthValue": API_KEY}, headers=acct)
+    guid = connector["Methods"][0]["MethodUniqueIdentifier"]
+    found = Installed(int(connector["Id"]), ac_id, {ECHO_ITEM: (0, guid)})
+    proxy = f"/v1.0/account/connectors/{ac_id}/proxy/echo/items/1"
+
+    assert call(api, acct, found, ECHO_ITEM, {"Parameters": {"ItemId": 1}}).status_code == 200
+    assert "x-tenant" not in api_requests(provider)[-1].headers  # not set yet
+    props = {"Properties": [{"Name": "TenantId", "Value": "acme-1"}]}
+    assert api.put(f"/v1.0/account/connectors/{ac_id}", json=props, headers=acct).status_code == 200
+    params = {"Parameters": {"ItemId": 1, "Trace": "own"}}
+    assert call(api, acct, found, ECHO_ITEM, params).status_code == 200
+    seen = api_requests(provider)[-1].headers
+    assert (seen["x-tenant"], seen["x-trace"]) == ("acme-1", "own")
+    assert api.get(proxy, headers={**acct, "X-Trace": "mine"}).status_code == 200
+    seen = api_requests(provider)[-1].headers
+    assert (seen["x-tenant"], seen["x-trace"]) == ("acme-1", "mine")
+
+    with runtime.ctx.db.write() as tx:  # a stored value the Pattern no longer allows
+        tx.conn.execute(  # type: ignore[attr-defined]
+            update(properties)
+            .where(properties.c.account_connector_id == ac_id)
+            .values(value="evil.example/x")
+        )
+    before = len(api_requests(provider))
+    refused = call(api, acct, found, ECHO_ITEM, {"Parameters": {"ItemId": 1}})
+    assert (refused.status_code, refused.json()["Code"]) == (409, "invalid_property")
+    assert api.get(proxy, headers=acct).status_code == 409
+    assert len(api_requests(provider)) == before

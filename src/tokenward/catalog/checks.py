@@ -87,6 +87,24 @@ def _scopes(connector: Connector) -> Iterator[Found]:
                     )
 
 
+def _call_headers(connector: Connector) -> Iterator[Found]:
+    """``CallHeaders``: header names are HTTP tokens, values carry no line break, and each merge
+    field names a declared parameter with a Pattern (a value checked before it is sent)."""
+    patterns = merge_field_patterns(connector)
+    for name, value in connector.CallHeaders.items():
+        location = f"CallHeaders.{name}"
+        if not _HEADER_NAME.match(name):
+            yield location, "is not a valid header name"
+        if any(ch in value for ch in "\r\n\x00"):
+            yield location, "a header value cannot hold a line break"
+        for field in MERGE_FIELD.findall(value):
+            if not patterns.get(field):
+                yield (
+                    location,
+                    f"merge field {{{{{field}}}}} needs a declared parameter with a Pattern",
+                )
+
+
 def _ids(connector: Connector, custom: bool) -> Iterator[Found]:
     limits = (CUSTOM_CONNECTOR_FIRST_ID, CUSTOM_METHOD_FIRST_ID, CUSTOM_PARAMETER_FIRST_ID)
     kind = "custom connector" if custom else "catalog connector"
@@ -185,6 +203,7 @@ def check_connector(
         *_ids(connector, custom),
         *_urls(connector, allow_insecure_http),
         *_scopes(connector),
+        *_call_headers(connector),
         *_auth_entries(connector),
         *_names(connector),
         *_extras(connector, allow_insecure_http),

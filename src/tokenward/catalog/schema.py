@@ -262,6 +262,11 @@ class Connector(CatalogModel):
     Parameters: list[Parameter] = Field(default_factory=list)
     Authentication: list[AuthenticationEntry] = Field(min_length=1)
     Methods: list[Method] = Field(default_factory=list)
+    CallHeaders: dict[str, str] = Field(
+        default_factory=dict,
+        description="headers sent on every method and proxy call; values may hold {{Property}} "
+        "merge fields (a header whose property is not set yet is left out)",
+    )
 
     @property
     def default_auth(self) -> OAuth2Auth | OAuth1Auth | ApiKeyAuth | BasicAuth | NoAuth:

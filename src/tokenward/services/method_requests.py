@@ -31,7 +31,7 @@ from tokenward.errors import InvalidRequest, StateConflict
 from tokenward.services.provider_setup import merge_patterns
 from tokenward.services.upstream import Outbound
 
-__all__ = ["MethodInput", "build_request", "parse_input"]
+__all__ = ["MethodInput", "build_request", "call_headers", "parse_input"]
 
 _INTEGER = re.compile(r"^-?[0-9]{1,19}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -255,6 +255,25 @@ def _form(method: Method, document: dict[str, Any]) -> str:
     return urlencode(pairs)
 
 
+def call_headers(connector: Connector, properties: Mapping[str, str]) -> dict[str, str]:
+    """The connector's ``CallHeaders`` filled from the account connector's properties, each
+    value checked against its parameter's Pattern first (409 when it does not match). A header
+    whose property is not set yet (one a connect or a hook fills) is left out."""
+    patterns = merge_patterns(connector)
+    headers = {}
+    for name, template in connector.CallHeaders.items():
+        try:
+            headers[name] = fill(template, properties, patterns)
+        except MergeFieldError as exc:
+            if exc.problem == "missing":
+                continue
+            raise StateConflict(
+                f"The account connector property '{exc.name}' is {exc.problem}.",
+                "invalid_property",
+            ) from None
+    return headers
+
+
 def build_request(
     connector: Connector,
     method: Method,
@@ -268,7 +287,10 @@ def build_request(
     scripts = {p.Id for p in method.Parameters if p.TargetType == "Script"}
     values = {k: v for k, v in _bind(method, call.parameters).items() if k not in scripts}
     url = _url(connector, method, base_url, properties, values)
-    headers = _headers(method, values)
+    headers = {**call_headers(connector, properties)}
+    for name, value in _headers(method, values).items():  # a method's own value wins
+        headers = {k: v for k, v in headers.items() if k.lower() != name.lower()}
+        headers[name] = value
     body = _body(method, values, call.fields)
     if body is not None:
         headers["Content-Type"] = _CONTENT_TYPES[method.DataType]

@@ -23,6 +23,7 @@ import anyio.to_thread
 
 from tokenward.errors import InvalidRequest
 from tokenward.services.context import Principal, ServiceContext
+from tokenward.services.method_requests import call_headers
 from tokenward.services.upstream import (
     IDEMPOTENT_METHODS,
     Outbound,
@@ -178,13 +179,17 @@ def _prepare(
     request: ProxyRequest,
 ) -> tuple[Target, Outbound]:
     with ctx.db.read() as tx:
-        target, _setup = resolve_target(ctx, tx, principal, account_header, ac_id)
+        target, setup = resolve_target(ctx, tx, principal, account_header, ac_id)
     url = _url(target.base_url, request.path, request.query)
     problem = destination_problem(url, target.base_url, allow_insecure_http=ctx.allow_insecure_http)
     if problem is not None:
         raise _invalid_path(problem)
     credential_header = getattr(target.auth, "AuthScheme", None) or "Authorization"
     headers = _forwarded(request.headers, credential_header)
+    sent = {name.lower() for name in headers}
+    for name, value in call_headers(setup.connector, setup.values).items():
+        if name.lower() not in sent:  # the partner's own value wins
+            headers[name] = value
     return target, Outbound(request.method.upper(), url, headers, request.body)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import anyio
 import pytest
@@ -26,7 +27,7 @@ from quirks_support import (
 from tokenward.clock import FakeClock
 from tokenward.domain.models import AuthState
 from tokenward.runtime import Runtime
-from tokenward.services import credentials
+from tokenward.services import credentials, revocation
 from tokenward.services.credentials import Mode
 from tokenward.testing import Failure, ProviderBehaviour, ProviderDouble
 
@@ -238,7 +239,43 @@ USER_METHOD = "0f6d2f4e-3c1b-4d57-9a0e-5b8f1c2d3e4a"
 APP_METHOD = "7a1c9e2b-5d3f-4b6a-8c0e-1f2a3b4c5d6e"
 
 
-def _rotating(connector: Connector, provider: ProviderDouble, behaviour: ProviderBehaviour) -> int:
+def test_hook_rotating_bot_and_user_tokens_both_sets_revoked_on_deauthenticate(
+    runtime: Runtime,
+    client: TestClient,
+    auth: dict[str, str],
+    connector: Connector,
+    provider: ProviderDouble,
+    behaviour: ProviderBehaviour,
+) -> None:
+    """De-authenticating queues the revocation of both sets (V-01): the app's refresh and
+    access token, then the user's, each with its hint; all four are dead at the provider."""
+    ac_id = _rotating(connector, provider, behaviour, RevokeUrl=f"{provider.url}/revoke")
+    assert outcome(connect(client, auth, ac_id)) == "connected!"
+    doc = document(runtime, ac_id)
+    assert doc.secondary is not None
+    path = f"/v1.0/account/connectors/{ac_id}/deauthenticate"
+    assert client.put(path, headers=connector.acct).status_code == 200
+
+    async def revoke() -> list[str]:
+        try:
+            return await revocation.process_due(runtime.ctx, "worker-1")
+        finally:
+            await runtime.ctx.transport.aclose()  # the pool of this event loop
+
+    assert anyio.run(revoke) == ["revoked"]
+    sent = [(r.form["token"], r.form["token_type_hint"]) for r in provider.requests_to("/revoke")]
+    user = doc.secondary
+    assert sent == [
+        (doc.refresh_token, "refresh_token"),
+        (doc.access_token, "access_token"),
+        (user.refresh_token, "refresh_token"),
+        (user.access_token, "access_token"),
+    ]
+
+
+def _rotating(
+    connector: Connector, provider: ProviderDouble, behaviour: ProviderBehaviour, **knobs: Any
+) -> int:
     """A double issuing an app token (1 h) and a nested user token (2000 s), both rotating, each
     refresh token valid once (a reuse revokes the grant); a connector with the hook and a
     method per token set, both calling ``GET /api/me``."""
@@ -260,6 +297,7 @@ def _rotating(connector: Connector, provider: ProviderDouble, behaviour: Provide
         methods=methods,
         TokenTypes=["bot", "user"],
         Hook="rotating_bot_and_user_tokens",
+        **knobs,
     )
 
 

@@ -67,9 +67,13 @@ ACTOR = "system:revocation"
 # the queued row must not depend on the catalog, which may have changed since.
 _ENTRY_ID = "00000000-0000-4000-8000-000000007009"
 # V-01: the refresh token first (on most servers it takes the whole grant with it).
+# A secondary token set (a hook's: an installing user's tokens beside the app's) is its own
+# grant at the provider, revoked the same way after the first.
 _ORDER: tuple[tuple[str, Literal["refresh_token", "access_token"]], ...] = (
     ("RefreshToken", "refresh_token"),
     ("AccessToken", "access_token"),
+    ("SecondaryRefreshToken", "refresh_token"),
+    ("SecondaryAccessToken", "access_token"),
 )
 
 
@@ -83,8 +87,8 @@ class RevocationPolicy:
     batch: int = 10
 
     def lease(self, ctx: ServiceContext) -> timedelta:
-        """Two requests (refresh token, access token) plus a margin."""
-        return timedelta(seconds=2 * ctx.lifecycle.provider_timeout + 30)
+        """Up to four requests (refresh and access token of each set) plus a margin."""
+        return timedelta(seconds=len(_ORDER) * ctx.lifecycle.provider_timeout + 30)
 
 
 def queue_revocation(
@@ -166,6 +170,8 @@ def _payload(
         "ClientSecret": setup.client_secret,
         "RefreshToken": tokens.refresh_token,
         "AccessToken": tokens.access_token,
+        "SecondaryRefreshToken": tokens.secondary.refresh_token if tokens.secondary else None,
+        "SecondaryAccessToken": tokens.secondary.access_token if tokens.secondary else None,
     }
 
 

@@ -239,6 +239,31 @@ USER_METHOD = "0f6d2f4e-3c1b-4d57-9a0e-5b8f1c2d3e4a"
 APP_METHOD = "7a1c9e2b-5d3f-4b6a-8c0e-1f2a3b4c5d6e"
 
 
+def test_hook_rotating_bot_and_user_tokens_refresh_now_renews_both_sets(
+    runtime: Runtime,
+    client: TestClient,
+    auth: dict[str, str],
+    connector: Connector,
+    provider: ProviderDouble,
+    behaviour: ProviderBehaviour,
+) -> None:
+    """``POST …/refresh`` renews both sets, each with its own refresh token (two leases, two
+    versions); no refresh token is sent twice."""
+    ac_id = _rotating(connector, provider, behaviour)
+    assert outcome(connect(client, auth, ac_id)) == "connected!"
+    before = document(runtime, ac_id)
+    assert before.secondary is not None
+    version = stored(runtime, ac_id).version
+    path = f"/v1.0/account/connectors/{ac_id}/refresh"
+    assert client.post(path, headers=connector.acct).status_code == 200
+    after = document(runtime, ac_id)
+    assert after.secondary is not None
+    assert _refreshes(provider) == [before.refresh_token, before.secondary.refresh_token]
+    assert after.refresh_token != before.refresh_token
+    assert after.secondary.refresh_token != before.secondary.refresh_token
+    assert stored(runtime, ac_id).version == version + 2
+
+
 def test_hook_rotating_bot_and_user_tokens_both_sets_revoked_on_deauthenticate(
     runtime: Runtime,
     client: TestClient,

@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import time
 import uuid
+from dataclasses import replace
 
 import anyio
 import anyio.to_thread
@@ -205,7 +206,8 @@ async def refresh_now(
     ctx: ServiceContext, principal: Principal, header: str | None, ac_id: int
 ) -> None:
     """``POST …/refresh``: refresh now, forced but still single flight. Resets ``exhausted``
-    and ``error_config`` when it succeeds (R-14); ``needs_reauth`` stays a 409."""
+    and ``error_config`` when it succeeds (R-14); ``needs_reauth`` stays a 409. A credential
+    with a secondary token set gets both refreshed, one lease each (the set its own)."""
 
     def locate() -> Renewal:
         with ctx.db.read() as tx:
@@ -218,4 +220,7 @@ async def refresh_now(
             return Renewal(account.id, account.pk, item.id, version)
 
     renewal = await anyio.to_thread.run_sync(locate)
-    await renew(ctx, renewal, mode=Mode.FORCE)
+    fresh = await renew(ctx, renewal, mode=Mode.FORCE)
+    if fresh.secondary_token is not None:
+        again = replace(renewal, version=fresh.version)
+        await renew(ctx, again, mode=Mode.FORCE, stale_version=fresh.version, token_set=SECONDARY)

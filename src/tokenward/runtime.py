@@ -119,8 +119,11 @@ def open_runtime(
     migrate: bool = False,
     create_keys: bool = False,
     clock: Clock | None = None,
+    ephemeral: bool = False,
 ) -> Runtime:
-    """Everything a process needs; raises ConfigurationError instead of starting half-right."""
+    """Everything a process needs; raises ConfigurationError instead of starting half-right.
+    ``ephemeral``: the data folder is thrown away at exit (``tokenward demo``), so a key
+    generated in it is not announced as something to back up."""
     # The catalog first: a bad one (CatalogInvalid, every problem listed) stops the start
     # before anything is created.
     catalog = load_catalog(settings.catalog_dirs, allow_insecure_http=settings.allow_insecure_http)
@@ -136,7 +139,9 @@ def open_runtime(
     except Exception:
         engine.dispose()
         raise
-    if generated:
+    if generated and ephemeral:
+        log.warning("created data folder %s for this run only (removed at exit)", settings.data_dir)
+    elif generated:
         log.warning(
             "created data folder %s with a new database and key file %s (mode 0600); back up both",
             settings.data_dir.resolve(),

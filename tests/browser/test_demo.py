@@ -97,6 +97,7 @@ def test_demo_connects_the_sandbox_provider_and_calls_a_method(
     assert popup.is_closed()
     folder = demo.folder()
     assert folder.exists()
+    assert "back up" not in demo.stderr.read_text()  # a folder for this run only
     demo.process.send_signal(signal.SIGINT)
     assert demo.process.wait(20) == 0
     assert not folder.exists()

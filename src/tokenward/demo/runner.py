@@ -113,7 +113,7 @@ def run_demo(options: DemoOptions, announce: Callable[[str], None]) -> None:
         host = ThreadedServer("example host page", options.host_port)
         stack.callback(host.stop)
         settings = demo_settings(folder, service.url, host.url)
-        runtime = open_runtime(settings, create_keys=True)
+        runtime = open_runtime(settings, create_keys=True, ephemeral=options.data_dir is None)
         stack.callback(runtime.close)
         provider = stack.enter_context(sandbox_provider(settings.service_url))
         _serve(stack, service, create_app(settings, runtime=runtime, housekeeping=True))

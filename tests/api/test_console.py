@@ -21,6 +21,7 @@ from tokenward.clock import FakeClock
 from tokenward.runtime import Runtime
 from tokenward.services import console_auth
 from tokenward.services.events import EventType, emit
+from tokenward.services.ports.system import AuditEntry
 from tokenward.settings import Settings, load_settings
 from tokenward.store.tables import audit_log, console_sessions
 from tokenward.testing import ProviderDouble
@@ -578,3 +579,24 @@ def test_audit_page_lists_console_actions(console: TestClient) -> None:
     page = console.get("/console/audit").text
     assert "console:admin" in page
     assert "console.login" in page
+
+
+def test_audit_log_pages_back_to_older_entries(console: TestClient, runtime: Runtime) -> None:
+    """200 entries a page, newest first, with links to older and newer pages; a page number
+    that is not one shows the first page."""
+    now = runtime.ctx.clock.now()
+    with runtime.ctx.db.write() as tx:
+        tx.audit.add([AuditEntry(now, "tests", f"paged.{i:03d}") for i in range(250)])
+    first = console.get("/console/audit").text
+    assert "paged.249" in first
+    assert "paged.010" not in first
+    assert "/console/audit?page=2" in first
+    assert "Newer entries" not in first
+    second = console.get("/console/audit", params={"page": "2"}).text
+    assert "paged.010" in second
+    assert "paged.249" not in second
+    assert "/console/audit?page=1" in second
+    assert "Older entries" not in second
+    odd = console.get("/console/audit", params={"page": "-3"})
+    assert odd.status_code == 200
+    assert "paged.249" in odd.text

@@ -38,6 +38,7 @@ from tokenward.services.partner_settings import (
 from tokenward.services.ports.system import AuditEntry
 
 __all__ = [
+    "AuditPage",
     "LibraryRow",
     "account_overview",
     "auth_types",
@@ -150,11 +151,23 @@ def set_webhook(
     return update_partner_settings(ctx, principal, changes)
 
 
-def recent_audit(ctx: ServiceContext, limit: int = 200) -> list[AuditEntry]:
-    """The newest audit entries (hot-path entries queued in memory are flushed first)."""
+@dataclass(frozen=True)
+class AuditPage:
+    """One page of the audit log, newest first."""
+
+    entries: list[AuditEntry]
+    page: int
+    has_older: bool
+
+
+def recent_audit(ctx: ServiceContext, page: int = 1, page_size: int = 200) -> AuditPage:
+    """Page ``page`` of the audit log, newest first (hot-path entries queued in memory are
+    flushed first)."""
     ctx.audit.flush()
+    page = max(1, min(page, 100_000))
     with ctx.db.read() as tx:
-        return tx.audit.list(limit)
+        found = tx.audit.list(page_size + 1, (page - 1) * page_size)
+    return AuditPage(found[:page_size], page, len(found) > page_size)
 
 
 def events_page(ctx: ServiceContext, page: int) -> Page[Event]:

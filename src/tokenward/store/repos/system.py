@@ -139,8 +139,8 @@ class SqlAuditRepo:
                 ],
             )
 
-    def list(self, limit: int = 100) -> list[AuditEntry]:
-        query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    def list(self, limit: int = 100, offset: int = 0) -> list[AuditEntry]:
+        query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit).offset(offset)
         return [_entry(row) for row in self._c.execute(query)]
 
     def purge(self, before: datetime) -> int:

@@ -21,13 +21,21 @@ CATALOG_PAGE = 100
 
 @router.get("/console/audit")
 async def audit(request: Request) -> Response:
-    """The newest 200 audit entries."""
+    """The audit log, newest first, 200 entries a page (``?page=N``)."""
     identity = await signed_in(request)
     if identity is None:
         return to_login()
-    entries = await run(console.recent_audit, context(request))
+    raw = request.query_params.get("page", "1").strip()
+    page = int(raw) if raw.isdigit() and len(raw) <= 6 else 1
+    found = await run(console.recent_audit, context(request), page)
     return render(
-        "console_audit.html", title="Audit log", identity=identity, active="audit", entries=entries
+        "console_audit.html",
+        title="Audit log",
+        identity=identity,
+        active="audit",
+        entries=found.entries,
+        page=found.page,
+        has_older=found.has_older,
     )
 
 

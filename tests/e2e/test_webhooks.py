@@ -167,6 +167,30 @@ async def test_gives_up_24_hours_after_creation_and_can_be_redelivered(
     assert set(receiver.ids()) == {event.id}
 
 
+async def test_a_redelivery_starts_a_new_24_hour_window(
+    ctx: ServiceContext, receiver: Receiver, clock: FakeClock
+) -> None:
+    """An event redelivered two days after its creation, to a receiver that is still down,
+    is retried again (not failed after one attempt) until 24 h after the redelivery."""
+    event = add_event(ctx)
+    clock.advance(48 * 3600)
+    receiver.answer_next(*[503] * 100)
+    dispatcher = WebhookDispatcher(ctx, policy=FAST)
+    redelivered_at = clock.now()
+    webhooks.redeliver(ctx, event.id)
+    assert await dispatcher.run_once() == 1
+    after_first = stored(ctx, event.id)
+    assert webhooks.delivery_status(after_first) == "pending"
+    assert after_first.redelivered_utc == redelivered_at
+    assert after_first.next_attempt_utc is not None
+    assert after_first.next_attempt_utc <= redelivered_at + timedelta(hours=24)
+    receiver.answers.clear()
+    clock.advance((after_first.next_attempt_utc - clock.now()).total_seconds())
+    assert await dispatcher.run_once() == 1
+    assert webhooks.delivery_status(stored(ctx, event.id)) == "delivered"
+    assert set(receiver.ids()) == {event.id}
+
+
 async def test_two_dispatchers_on_one_database_send_each_event_and_never_at_once(
     ctx: ServiceContext, receiver: Receiver
 ) -> None:

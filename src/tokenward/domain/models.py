@@ -159,6 +159,7 @@ class Event:
     failed_utc: datetime | None = None
     last_status: int | None = None
     last_error: str | None = None
+    redelivered_utc: datetime | None = None  # the last redelivery: its retry window's start
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ without sending one event twice at the same time. A receiver must still deduplic
 
 Without a ``WebhookUrl`` and ``WebhookSecret`` in the partner settings nothing is claimed and
 nothing changes: the events stay ``pending`` (visible through ``GET /v1.0/events``) and go out
-once both are set; an event by then older than 24 hours gets one attempt.
+once both are set; an event by then older than 24 hours gets one attempt (a redelivery
+starts a new 24-hour window).
 """
 
 from __future__ import annotations
@@ -166,8 +167,8 @@ def next_attempt(
     retry_after: float | None = None,
 ) -> datetime | None:
     """When to try again after a failure, or None to give up: retries stop 24 hours after the
-    event's creation, with one last attempt at that mark."""
-    deadline = event.created_utc + policy.horizon
+    event's creation (or its last redelivery), with one last attempt at that mark."""
+    deadline = (event.redelivered_utc or event.created_utc) + policy.horizon
     if now >= deadline:
         return None
     delay = timedelta(seconds=retry_delay(attempts, policy, rand=rand, retry_after=retry_after))
@@ -282,7 +283,7 @@ def list_events(ctx: ServiceContext, page: PageRequest) -> Page[Event]:
 
 def redeliver(ctx: ServiceContext, event_id: str) -> Event:
     """Send an event again, under the same id, at the dispatcher's next round (404 if unknown).
-    An event more than 24 hours old gets one attempt; if that fails it is ``failed`` again."""
+    The redelivery starts a new 24-hour retry window, whatever the event's age."""
     with ctx.db.write() as tx:
         if len(event_id) > 36 or not tx.events.redeliver(event_id, ctx.clock.now()):
             raise NotFound(f"Event '{shown(event_id, 40)}' was not found.", "event_not_found")

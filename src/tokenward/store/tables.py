@@ -290,6 +290,7 @@ events = Table(
     Column("last_error", Text),
     Column("lease_owner", String(64)),
     _ts("lease_until"),
+    _ts("redelivered_utc"),  # a redelivery starts a new 24-hour retry window
     Index("ix_events_next_attempt_utc", "next_attempt_utc"),
     Index("ix_events_created_utc", "created_utc"),
 )

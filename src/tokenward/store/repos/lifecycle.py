@@ -228,6 +228,7 @@ def _event(row: Any) -> Event:
         failed_utc=row.failed_utc,
         last_status=row.last_status,
         last_error=row.last_error,
+        redelivered_utc=row.redelivered_utc,
     )
 
 
@@ -327,7 +328,7 @@ class SqlEventRepo:
             .where(events.c.id == event_id)
             # The lease stays: an attempt in flight finishes first (its result then stands),
             # so a redelivery never makes two dispatchers send one event at once.
-            .values(next_attempt_utc=now, failed_utc=None)
+            .values(next_attempt_utc=now, failed_utc=None, redelivered_utc=now)
         )
         return result.rowcount == 1
 

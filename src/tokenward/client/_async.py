@@ -3,7 +3,7 @@
 ::
 
     async with AsyncClient("https://auth.example.com", client_id, client_secret) as tw:
-        ac = await tw.install("acme", "Salesforce", properties={"Domain": "acme"})
+        ac = await tw.install("acme", "Generic OAuth 2.0")
         answer = await tw.call_method("acme", ac["Id"], "Get Me")
 
 The same calls as :class:`~tokenward.client.Client`, awaited. The bearer token is cached until

@@ -4,7 +4,7 @@
 
     with Client("https://auth.example.com", client_id, client_secret) as tw:
         tw.create_account("Acme", account_id="acme")
-        ac = tw.install("acme", "Salesforce", properties={"Domain": "acme"})
+        ac = tw.install("acme", "Generic OAuth 2.0")
         answer = tw.call_method("acme", ac["Id"], "Get Me")
 
 The bearer token from ``POST /oauth/token`` is fetched on first use, kept until shortly before

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -38,6 +39,7 @@ __all__ = [
     "discover",
     "new_binding",
     "new_state",
+    "save_session",
     "start_code_flow",
     "valid_binding",
 ]
@@ -130,7 +132,7 @@ async def start_code_flow(
         "code_param": auth.CodeParam,
         "code_optional": code_optional(auth),
     }
-    await anyio.to_thread.run_sync(_save_session, ctx, checked, state, binding, sealed)
+    await anyio.to_thread.run_sync(save_session, ctx, checked, hash_token(state), binding, sealed)
     return FlowStart(url, binding)
 
 
@@ -154,20 +156,22 @@ async def _push(
     return par_redirect_url(auth.AuthoriseUrl, client_id=setup.client_id, request_uri=request_uri)
 
 
-def _save_session(
-    ctx: ServiceContext, checked: Checked, state: str, binding: str, sealed: dict[str, object]
+def save_session(
+    ctx: ServiceContext, checked: Checked, key: str, binding: str, sealed: Mapping[str, object]
 ) -> None:
-    state_hash = hash_token(state)
+    """Store a flow's auth session under ``key`` (the hash its callback will look up: of the
+    state for OAuth 2, of the temporary token for OAuth 1.0a), bound to the browser by the
+    hash of ``binding``, with ``sealed`` encrypted; it lives FLOW_LIFETIME."""
     now = ctx.clock.now()
     with ctx.db.write() as tx:
         tx.auth_sessions.add(
             AuthSession(
-                state_hash=state_hash,
+                state_hash=key,
                 account_connector_id=checked.item.id,
                 account_pk=checked.account.pk,
                 username=checked.username,
                 binding_hash=hash_token(binding),
-                sealed=ctx.sealer.seal(json.dumps(sealed), auth_session_aad(state_hash)),
+                sealed=ctx.sealer.seal(json.dumps(dict(sealed)), auth_session_aad(key)),
                 completion=checked.completion.to_json(),
                 created_utc=now,
                 expires_utc=now + FLOW_LIFETIME,

@@ -57,9 +57,8 @@ from tokenward.services.ports import Tx
 from tokenward.services.provider_setup import ProviderSetup, load_setup
 from tokenward.services.webflow_callback import CallbackOutcome
 from tokenward.services.webflow_checks import Checked
-from tokenward.services.webflow_code import FlowStart, new_binding, valid_binding
+from tokenward.services.webflow_code import FlowStart, new_binding, save_session, valid_binding
 from tokenward.services.webflow_completion import (
-    FLOW_LIFETIME,
     Code,
     Completion,
     Result,
@@ -121,29 +120,9 @@ async def start_oauth1_flow(
         "token_endpoint": auth.AccessTokenUrl,
         "consumer_key": consumer.key,
     }
-    await anyio.to_thread.run_sync(_save_session, ctx, checked, temporary.token, binding, sealed)
+    key = session_key(temporary.token)
+    await anyio.to_thread.run_sync(save_session, ctx, checked, key, binding, sealed)
     return FlowStart(authorize_url(auth.AuthorizeUrl, temporary.token), binding)
-
-
-def _save_session(
-    ctx: ServiceContext, checked: Checked, token: str, binding: str, sealed: dict[str, str]
-) -> None:
-    key = session_key(token)
-    now = ctx.clock.now()
-    with ctx.db.write() as tx:
-        tx.auth_sessions.add(
-            AuthSession(
-                state_hash=key,
-                account_connector_id=checked.item.id,
-                account_pk=checked.account.pk,
-                username=checked.username,
-                binding_hash=hash_token(binding),
-                sealed=ctx.sealer.seal(json.dumps(sealed), auth_session_aad(key)),
-                completion=checked.completion.to_json(),
-                created_utc=now,
-                expires_utc=now + FLOW_LIFETIME,
-            )
-        )
 
 
 # -- the callback --------------------------------------------------------------------------------

@@ -113,11 +113,13 @@ HOST_PAGE = """<!doctype html>
 
 
 class _HostHandler(BaseHTTPRequestHandler):
-    """Any GET path answers the partner's page; ``?coop=1`` adds
+    """Any GET path answers the partner's page (the server's ``page``); ``?coop=1`` adds
     ``Cross-Origin-Opener-Policy: same-origin``."""
 
+    server: _PageServer
+
     def do_GET(self) -> None:
-        body = HOST_PAGE.encode()
+        body = self.server.page.encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
@@ -131,11 +133,17 @@ class _HostHandler(BaseHTTPRequestHandler):
         return
 
 
-class HostServer:
-    """The partner's web server on 127.0.0.1, reachable as two origins."""
+class _PageServer(ThreadingHTTPServer):
+    page = HOST_PAGE
 
-    def __init__(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _HostHandler)
+
+class HostServer:
+    """The partner's web server on 127.0.0.1, reachable as two origins, answering ``page``
+    (default: the webflow host page) on any path."""
+
+    def __init__(self, page: str = HOST_PAGE) -> None:
+        self._server = _PageServer(("127.0.0.1", 0), _HostHandler)
+        self._server.page = page
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
         #: cross-site to the service (another host name): the usual partner

@@ -11,9 +11,7 @@ and ``http://127.0.0.1:H`` (another origin).
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from browser_support import HostServer
 
 __all__ = ["SdkHost"]
 
@@ -67,38 +65,8 @@ PAGE = """<!doctype html>
 """
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = PAGE.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        return
-
-
-class SdkHost:
-    """The partner's web server for the SDK tests, the same shape as ``HostServer``."""
+class SdkHost(HostServer):
+    """The partner's web server for the SDK tests: ``HostServer`` answering :data:`PAGE`."""
 
     def __init__(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self.port = int(self._server.server_address[1])
-        self.origin = f"http://localhost:{self.port}"
-        self.same_site_origin = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="sdk-host", daemon=True
-        )
-
-    def __enter__(self) -> SdkHost:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        super().__init__(PAGE)

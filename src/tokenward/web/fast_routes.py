@@ -1,26 +1,26 @@
-"""A fast path for the partner API's hottest routes (the token read, method calls, the proxy).
+"""A fast path for the partner API's hottest routes (the token read, ``GET …/{id}``, method
+calls, the proxy).
 
 FastAPI solves a route's dependencies and parameters on every request: for a token read that is
-three dependency solves and a dozen parameter conversions, as much CPU as the read itself. A
-route declared with :class:`FastRoute` keeps its normal signature (so OpenAPI, validation errors
-and every other behaviour stay exactly those of FastAPI), and also names a *fast handler*
-(:func:`fast_path`): a coroutine given the request that either answers it or returns None. The
-fast handler runs first; when it returns None (input it does not handle itself, such as a value
-over a declared length) the normal FastAPI handler answers instead. A fast handler must
-authenticate first (:func:`tokenward.web.deps.principal`), as the router-level dependency does.
+three dependency solves and a dozen parameter conversions, as much CPU as the read itself, plus
+the router's walk over ~100 routes and Starlette's per-request wrappers. Such a route keeps its
+normal signature (so OpenAPI, validation errors and every other behaviour stay exactly those of
+FastAPI) and also names a *fast handler* (:func:`fast_path`): a coroutine given the request that
+either answers it or returns None (input it does not handle itself, such as a value over a
+declared length). A fast handler must authenticate first (:func:`tokenward.web.deps.principal`),
+as the router-level dependency does.
 
-:class:`FastLane` goes one step further for the same routes: the innermost middleware (inside
-every tokenward middleware: security headers, access log, body limit, idempotency…) matches the
-request against the fast routes only and runs the fast handler straight away, without the
-router's walk over ~100 routes and the per-request wrappers of Starlette and FastAPI; service
-errors get the app's own exception handlers, so the answer is the one the route would give.
-Anything the lane does not answer continues down the normal stack.
+:class:`FastLane`, the innermost middleware (inside every tokenward middleware: security
+headers, access log, body limit, idempotency…), matches each request against the routes that
+have a fast handler only and runs it straight away; service errors get the app's own exception
+handlers, so the answer is the one the route would give. Anything the lane does not answer
+continues down the normal stack to the route as FastAPI declares it.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from fastapi import APIRouter
@@ -30,7 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["FastHandler", "FastLane", "FastRoute", "fast_path", "fast_routes"]
+__all__ = ["FastHandler", "FastLane", "fast_path", "fast_routes"]
 
 FastHandler = Callable[[Request], Awaitable[Response | None]]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,7 +39,7 @@ _ATTRIBUTE = "__tokenward_fast_handler__"
 
 
 def fast_path(handler: FastHandler) -> Callable[[F], F]:
-    """Mark an endpoint of a :class:`FastRoute` router with its fast handler."""
+    """Mark a route's endpoint with its fast handler (answered by :class:`FastLane`)."""
 
     def mark(endpoint: F) -> F:
         setattr(endpoint, _ATTRIBUTE, handler)
@@ -48,29 +48,13 @@ def fast_path(handler: FastHandler) -> Callable[[F], F]:
     return mark
 
 
-class FastRoute(APIRoute):
-    """An APIRoute that tries its endpoint's fast handler before FastAPI's own handling."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        standard = super().get_route_handler()
-        fast: FastHandler | None = getattr(self.endpoint, _ATTRIBUTE, None)
-        if fast is None:
-            return standard
-
-        async def handler(request: Request) -> Response:
-            answer = await fast(request)
-            return answer if answer is not None else await standard(request)
-
-        return handler
-
-
-def fast_routes(routers: Sequence[APIRouter]) -> list[tuple[FastRoute, FastHandler]]:
+def fast_routes(routers: Sequence[APIRouter]) -> list[tuple[APIRoute, FastHandler]]:
     """The routes of ``routers`` that have a fast handler, in order."""
     found = []
     for router in routers:
         for route in router.routes:
             fast = getattr(getattr(route, "endpoint", None), _ATTRIBUTE, None)
-            if isinstance(route, FastRoute) and fast is not None:
+            if isinstance(route, APIRoute) and fast is not None:
                 found.append((route, fast))
     return found
 
@@ -88,7 +72,7 @@ class FastLane:
     def __init__(
         self,
         app: ASGIApp,
-        routes: Sequence[tuple[FastRoute, FastHandler]],
+        routes: Sequence[tuple[APIRoute, FastHandler]],
         handlers: Mapping[Any, ExceptionHandler],
     ) -> None:
         self.app = app

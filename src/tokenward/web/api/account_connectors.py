@@ -24,14 +24,12 @@ from tokenward.web.deps import (
     run,
     run_read,
 )
-from tokenward.web.fast_routes import FastRoute, fast_path
+from tokenward.web.fast_routes import fast_path
 from tokenward.web.responses import body_doc, errors, ok
 
 __all__ = ["AccountConnectorId", "router"]
 
-router = APIRouter(
-    prefix="/v1.0/account/connectors", tags=["account connectors"], route_class=FastRoute
-)
+router = APIRouter(prefix="/v1.0/account/connectors", tags=["account connectors"])
 
 
 AccountConnectorPath = Path(..., description="the account connector Id", max_length=40)

@@ -19,14 +19,12 @@ from tokenward.services.context import Principal
 from tokenward.web.api.ac_schemas import as_id
 from tokenward.web.api.present import utc
 from tokenward.web.deps import context, fast_inputs, principal
-from tokenward.web.fast_routes import FastRoute, fast_path
+from tokenward.web.fast_routes import fast_path
 from tokenward.web.responses import errors
 
 __all__ = ["router"]
 
-router = APIRouter(
-    prefix="/v1.0/account/connectors", tags=["account connectors"], route_class=FastRoute
-)
+router = APIRouter(prefix="/v1.0/account/connectors", tags=["account connectors"])
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 

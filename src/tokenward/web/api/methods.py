@@ -19,12 +19,12 @@ from tokenward.services.upstream import UpstreamResponse
 from tokenward.web.api.ac_schemas import as_id
 from tokenward.web.body import read_body
 from tokenward.web.deps import account_header, context, fast_inputs, principal
-from tokenward.web.fast_routes import FastRoute, fast_path
+from tokenward.web.fast_routes import fast_path
 from tokenward.web.responses import body_doc, errors
 
 __all__ = ["UPSTREAM_HEADER", "router", "upstream_doc", "upstream_response"]
 
-router = APIRouter(prefix="/v1.0/account/connectors", tags=["methods"], route_class=FastRoute)
+router = APIRouter(prefix="/v1.0/account/connectors", tags=["methods"])
 
 UPSTREAM_HEADER = "X-Tokenward-Upstream"
 _PASSED_ON = ("content-type", "retry-after", "location", "www-authenticate")

@@ -14,11 +14,11 @@ from tokenward.services.context import Principal
 from tokenward.web.api.ac_schemas import as_id
 from tokenward.web.api.methods import upstream_doc, upstream_response
 from tokenward.web.deps import account_header, context, fast_inputs, principal
-from tokenward.web.fast_routes import FastRoute, fast_path
+from tokenward.web.fast_routes import fast_path
 
 __all__ = ["PROXY_METHODS", "router"]
 
-router = APIRouter(prefix="/v1.0/account/connectors", tags=["proxy"], route_class=FastRoute)
+router = APIRouter(prefix="/v1.0/account/connectors", tags=["proxy"])
 
 PROXY_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 _PREFIX_SEGMENTS = 6  # "", "v1.0", "account", "connectors", "{id}", "proxy"

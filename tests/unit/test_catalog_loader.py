@@ -296,6 +296,26 @@ def test_scope_merge_fields_need_a_pattern() -> None:
     ]
 
 
+def test_call_headers_need_valid_names_and_patterned_merge_fields() -> None:
+    """CallHeaders: a header name must be an HTTP token, a value holds no line break, and each
+    merge field names a declared parameter with a Pattern; a well-formed one passes."""
+    data = definition()
+    data["Parameters"] += [{"Name": "Tenant", "Pattern": "^[a-z]{1,10}$"}, {"Name": "Loose"}]
+    data["CallHeaders"] = {"X-Tenant": "{{Tenant}}"}
+    assert problems_of(data) == []
+    data["CallHeaders"] = {
+        "Bad Header": "x",
+        "X-Split": "a\r\nInjected: 1",
+        "X-Loose": "{{Loose}}",
+    }
+    assert problems_of(data) == [
+        "def0: CallHeaders.Bad Header: is not a valid header name",
+        "def0: CallHeaders.X-Split: a header value cannot hold a line break",
+        "def0: CallHeaders.X-Loose: merge field {{Loose}} needs a declared parameter with a "
+        "Pattern",
+    ]
+
+
 def test_whole_url_merge_field_needs_an_https_only_pattern() -> None:
     """A URL that is a merge field needs a pattern that admits https URLs only."""
     data = definition()

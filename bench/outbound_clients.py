@@ -1,10 +1,13 @@
-"""Which async HTTP client carries tokenward's outbound calls: aiohttp (through tokenward's own
-``Transport``, as shipped) against httpx's ``AsyncClient``, both pooled, at concurrency 16.
+"""Which async HTTP client carries tokenward's outbound calls: tokenward's ``Transport`` (its
+lean HTTP/1.1 client, ``outbound/http1.py``, with the egress policy on top) against a plain
+``aiohttp.ClientSession`` (the transport's previous client) and httpx's ``AsyncClient``, all
+pooled, at concurrency 16, on uvloop as under ``tokenward serve``.
 
-One command: ``python bench/outbound_clients.py``. A minimal upstream (uvicorn, one process,
+One command: ``python bench/outbound_clients.py``. A minimal upstream (uvicorn, its own process,
 127.0.0.1) answers a small JSON body; rounds alternate between the clients so machine noise hits
-both alike; the result is requests/s of each (median of the rounds) and their ratio. This is the
-measurement behind DESIGN.md's choice of aiohttp (docs/benchmarks.md).
+all alike; the result is requests/s and the client's CPU per request (medians of the rounds)
+and the ratios to aiohttp. This is the measurement behind the choice of client
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -17,8 +20,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
+import aiohttp
 import httpx
+import uvloop
 
 from tokenward.oauth.requests import HttpRequest
 from tokenward.outbound.transport import Transport
@@ -44,51 +51,80 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _drive(send: object, requests: int, concurrency: int) -> float:
-    """Requests per second of ``send`` (an async callable) at ``concurrency``."""
+async def _drive(send: Callable[[], Awaitable[None]], requests: int, concurrency: int) -> Round:
+    """Requests per second of ``send`` at ``concurrency``, and this process's CPU per request."""
     left = requests
 
     async def worker() -> None:
         nonlocal left
         while left > 0:
             left -= 1
-            await send()  # type: ignore[operator]
+            await send()
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return requests / (time.perf_counter() - started)
+    elapsed, used = time.perf_counter() - started, time.process_time() - cpu
+    return Round(requests / elapsed, used * 1000 / requests)
+
+
+@dataclass(frozen=True)
+class Round:
+    rps: float
+    cpu_ms: float
 
 
 async def _compare(url: str, rounds: int, requests: int, concurrency: int) -> None:
     transport = Transport(allow_insecure_http=True)
     request = HttpRequest("GET", url, {"Accept": "application/json"})
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=10) as client:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with (
+        httpx.AsyncClient(limits=limits, timeout=10) as client,
+        aiohttp.ClientSession(connector=connector) as session,
+    ):
 
-        async def via_aiohttp() -> None:
+        async def via_transport() -> None:
             answer = await transport.send(request, timeout=10)
             assert answer.status == 200
+
+        async def via_aiohttp() -> None:
+            async with session.get(url, headers={"Accept": "application/json"}) as answer:
+                await answer.read()
+                assert answer.status == 200
 
         async def via_httpx() -> None:
             answer = await client.get(url, headers={"Accept": "application/json"})
             assert answer.status_code == 200
 
-        await _drive(via_aiohttp, 200, concurrency)  # warm both pools
-        await _drive(via_httpx, 200, concurrency)
-        results: dict[str, list[float]] = {"aiohttp (Transport)": [], "httpx.AsyncClient": []}
+        sides = {
+            "Transport (http1)": via_transport,
+            "aiohttp.ClientSession": via_aiohttp,
+            "httpx.AsyncClient": via_httpx,
+        }
+        for send in sides.values():  # warm every pool
+            await _drive(send, 200, concurrency)
+        results: dict[str, list[Round]] = {name: [] for name in sides}
         for _ in range(rounds):
-            for name, send in (
-                ("aiohttp (Transport)", via_aiohttp),
-                ("httpx.AsyncClient", via_httpx),
-            ):
+            for name, send in sides.items():
                 results[name].append(await _drive(send, requests, concurrency))
     await transport.aclose()
-    medians = {name: statistics.median(values) for name, values in results.items()}
-    for name, value in medians.items():
-        each = ", ".join(f"{v:.0f}" for v in results[name])
-        print(f"{name:22s} {value:9.0f} req/s (rounds: {each})")
-    ratio = medians["aiohttp (Transport)"] / medians["httpx.AsyncClient"]
-    print(f"ratio aiohttp / httpx: {ratio:.2f} (concurrency {concurrency})")
+    _report(results, concurrency)
+
+
+def _report(results: dict[str, list[Round]], concurrency: int) -> None:
+    rps = {name: statistics.median(r.rps for r in found) for name, found in results.items()}
+    cpu = {name: statistics.median(r.cpu_ms for r in found) for name, found in results.items()}
+    print(f"concurrency {concurrency}; CPU ms/req is the client process's own CPU per request")
+    for name, found in results.items():
+        each = ", ".join(f"{r.rps:.0f}" for r in found)
+        print(f"{name:22s} {rps[name]:9.0f} req/s {cpu[name]:6.3f} CPU ms/req (rounds: {each})")
+    base = "aiohttp.ClientSession"
+    for name in results:
+        if name != base:
+            print(
+                f"{name} / {base}: {rps[name] / rps[base]:.2f} x req/s, "
+                f"{cpu[name] / cpu[base]:.2f} x CPU per request"
+            )
 
 
 def main() -> None:
@@ -110,7 +146,8 @@ def main() -> None:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        asyncio.run(_compare(url, args.rounds, args.requests, args.concurrency))
+        # on uvloop, as under ``tokenward serve``
+        uvloop.run(_compare(url, args.rounds, args.requests, args.concurrency))
     finally:
         upstream.terminate()
         upstream.wait(10)

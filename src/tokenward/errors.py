@@ -139,7 +139,9 @@ class OAuthError(ProtocolError):
         super().__init__(f"{error}: {description}" if description else error)
 
 
-TransportFailure = Literal["timeout", "connect", "reset", "refused_destination", "too_large"]
+TransportFailure = Literal[
+    "timeout", "connect", "reset", "refused_destination", "too_large", "invalid_request"
+]
 
 
 class TransportError(ProtocolError):
@@ -147,9 +149,10 @@ class TransportError(ProtocolError):
 
     ``kind``: ``timeout``, ``connect`` (no connection, TLS failure), ``reset`` (the connection
     broke), ``refused_destination`` (T-07/P-03 policy; nothing was sent), ``too_large`` (the
-    answer exceeded the cap). ``sent`` is True when the request may have reached the provider,
-    so its answer (e.g. a rotated refresh token) may be lost (R-07). The message names the host
-    at most: never headers, bodies or query strings.
+    answer exceeded the cap), ``invalid_request`` (a header that would break the request, such
+    as a line break in its value; nothing was sent). ``sent`` is True when the request may have
+    reached the provider, so its answer (e.g. a rotated refresh token) may be lost (R-07). The
+    message names the host at most: never headers, bodies or query strings.
     """
 
     def __init__(self, kind: TransportFailure, message: str, *, sent: bool) -> None:

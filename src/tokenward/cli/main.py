@@ -74,6 +74,7 @@ def serve(
     import uvicorn
 
     from tokenward.web.app import create_app
+    from tokenward.web.http_protocol import CoalescingHttpToolsProtocol
 
     settings = _settings()
     configure_logging(settings.log_level)
@@ -96,6 +97,7 @@ def serve(
             log_config=None,
             access_log=False,
             proxy_headers=False,  # the app applies TOKENWARD_TRUSTED_PROXIES itself
+            http=CoalescingHttpToolsProtocol,  # a response's head and body in one write
         )
     finally:
         runtime.close()

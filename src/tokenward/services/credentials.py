@@ -73,6 +73,7 @@ from tokenward.services.credential_writes import (
     send_token_request,
     store_token_set,
 )
+from tokenward.services.read_ahead import read_step
 
 __all__ = [
     "PRIMARY",
@@ -125,10 +126,15 @@ async def fresh_for_caller(
         raise peeked
     if peeked is not None:
         found = peeked
-    elif inline_read:
-        found = peek(ctx, principal, header, ac_id)
     else:
-        found = await anyio.to_thread.run_sync(peek, ctx, principal, header, ac_id)
+        found = await read_step(
+            ctx,
+            functools.partial(peek, ctx, principal, header, ac_id),
+            inline=inline_read,
+            account_header=header,
+            ac_id=ac_id,
+            properties=False,
+        )
     if isinstance(found, FreshCredential):
         if not force or (stale_version is not None and found.version != stale_version):
             return found

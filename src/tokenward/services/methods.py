@@ -10,17 +10,17 @@ it ``X-Tokenward-Upstream: 1`` so that a provider's 401 is never taken for token
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
-
-import anyio.to_thread
 
 from tokenward.errors import NotFound, StateConflict
 from tokenward.services.context import Principal, ServiceContext
 from tokenward.services.credentials import FreshCredential, fresh_for_caller
 from tokenward.services.method_requests import build_request, parse_input
 from tokenward.services.ports.system import AuditEntry
+from tokenward.services.read_ahead import read_step
 from tokenward.services.upstream import (
     IDEMPOTENT_METHODS,
     Outbound,
@@ -74,12 +74,14 @@ async def call_method(
     An ``idempotency_key`` allows the one transient retry of a non-idempotent method (P-05) and
     is passed on to the provider. ``inline_read``: prepare the call (one read, no write) on the
     event loop, as :func:`~tokenward.services.credentials.fresh_for_caller` does."""
-    if inline_read:
-        prepared = _prepare(ctx, principal, account_header, ac_id, method_ref, body, query)
-    else:
-        prepared = await anyio.to_thread.run_sync(
-            _prepare, ctx, principal, account_header, ac_id, method_ref, body, query
-        )
+    prepared = await read_step(
+        ctx,
+        functools.partial(_prepare, ctx, principal, account_header, ac_id, method_ref, body, query),
+        inline=inline_read,
+        account_header=account_header,
+        ac_id=ac_id,
+        properties=True,
+    )
     target, outbound, verb, method_id, token_set = prepared
     if idempotency_key:  # the provider may honour it too, which makes the retry safe there
         outbound = replace(

@@ -14,16 +14,16 @@ never followed (P-02). The rest — 401 refresh, retries, audit — is
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import anyio.to_thread
-
 from tokenward.errors import InvalidRequest
 from tokenward.services.context import Principal, ServiceContext
 from tokenward.services.method_requests import call_headers
+from tokenward.services.read_ahead import read_step
 from tokenward.services.upstream import (
     IDEMPOTENT_METHODS,
     Outbound,
@@ -206,12 +206,14 @@ async def proxy_call(
     """Forward ``request`` to account connector ``ac_id``'s API; the provider's answer with
     :func:`response_headers` only. ``inline_read``: as for method calls."""
     check_path(request.path)
-    if inline_read:
-        target, outbound = _prepare(ctx, principal, account_header, ac_id, request)
-    else:
-        target, outbound = await anyio.to_thread.run_sync(
-            _prepare, ctx, principal, account_header, ac_id, request
-        )
+    target, outbound = await read_step(
+        ctx,
+        functools.partial(_prepare, ctx, principal, account_header, ac_id, request),
+        inline=inline_read,
+        account_header=account_header,
+        ac_id=ac_id,
+        properties=True,
+    )
     answer = await send(
         ctx,
         target,

@@ -6,14 +6,17 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cached_property
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from tokenward.errors import StoreError
-from tokenward.services.ports import Outcome
+from tokenward.services.ports import NotPrefetched, Outcome, Prefetched
+from tokenward.services.ports.connectors import AccountConnectorRead
+from tokenward.store.async_reads import AsyncHotReads
 from tokenward.store.engine import transaction
 from tokenward.store.repos.accounts import SqlAccountRepo, SqlSignInTokenRepo, SqlUserRepo
 from tokenward.store.repos.clients import SqlApiClientRepo, SqlApiTokenRepo
@@ -36,6 +39,10 @@ from tokenward.store.repos.system import (
 __all__ = ["SqlDatabase", "SqlTx"]
 
 T = TypeVar("T")
+
+# The prefetched hot read that ``SqlDatabase.read`` answers from, within ``answering`` (a
+# context variable: each request's task has its own).
+_ANSWERING: ContextVar[Prefetched | None] = ContextVar("tokenward_prefetched", default=None)
 
 
 class SqlTx:
@@ -121,9 +128,45 @@ class SqlTx:
         return SqlConsoleSessionRepo(self.conn)
 
 
+class _PrefetchedConnectors:
+    def __init__(self, prefetched: Prefetched) -> None:
+        self._prefetched = prefetched
+
+    def read_for_account(
+        self, account_id: str, account_connector_id: int, *, properties: bool = True
+    ) -> AccountConnectorRead:
+        known = self._prefetched
+        if (account_id, account_connector_id, properties) != (
+            known.account_id,
+            known.ac_id,
+            known.properties,
+        ):
+            raise NotPrefetched
+        return known.found
+
+    def __getattr__(self, name: str) -> Any:
+        raise NotPrefetched
+
+
+class _PrefetchedTx:
+    """A read transaction holding only a prefetched hot read (see ``SqlDatabase.answering``)."""
+
+    def __init__(self, prefetched: Prefetched) -> None:
+        self.account_connectors = _PrefetchedConnectors(prefetched)
+
+    def __getattr__(self, name: str) -> Any:
+        raise NotPrefetched
+
+
 class SqlDatabase:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, hot_read_connections: int = 10) -> None:
         self.engine = engine
+        # PostgreSQL: the hot read can run on the event loop (store.async_reads)
+        self._hot = (
+            AsyncHotReads(engine.url, size=hot_read_connections)
+            if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
+            else None
+        )
         # SQLite reads keep one connection per thread: checking a connection out of the pool and
         # back costs more than the reads themselves on an embedded database.
         self._reuse_readers = engine.dialect.name == "sqlite"
@@ -135,8 +178,31 @@ class SqlDatabase:
     def backend(self) -> str:
         return self.engine.dialect.name
 
+    async def prefetch(self, account_id: str, ac_id: int, *, properties: bool) -> Prefetched | None:
+        if self._hot is None:
+            return None
+        found = await self._hot.account_connector(account_id, ac_id, properties=properties)
+        return None if found is None else Prefetched(account_id, ac_id, properties, found)
+
+    @contextmanager
+    def answering(self, prefetched: Prefetched) -> Iterator[None]:
+        token = _ANSWERING.set(prefetched)
+        try:
+            yield
+        finally:
+            _ANSWERING.reset(token)
+
+    async def aclose_loop(self) -> None:
+        """Close what belongs to the running event loop (the hot read's connections)."""
+        if self._hot is not None:
+            await self._hot.aclose()
+
     @contextmanager
     def read(self, *, snapshot: bool = True) -> Iterator[SqlTx]:
+        prefetched = _ANSWERING.get()
+        if prefetched is not None:
+            yield _PrefetchedTx(prefetched)  # type: ignore[misc]  # answers one read only
+            return
         if not self._reuse_readers:
             with self._autocommit_read() as tx:
                 yield tx
@@ -227,6 +293,8 @@ class SqlDatabase:
         _discard(conn)
 
     def dispose(self) -> None:
+        if self._hot is not None:
+            self._hot.close()
         with self._readers_lock:
             readers, self._readers = self._readers, []
         for conn in readers:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,11 +11,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 
 from tokenward.errors import StoreError
 
-__all__ = ["make_engine", "transaction"]
+__all__ = ["IDLE_PING_SECONDS", "make_engine", "transaction"]
+
+#: A pooled PostgreSQL connection idle longer than this is pinged before it is handed out.
+IDLE_PING_SECONDS = 5.0
 
 
 def make_engine(url: str, *, busy_timeout_ms: int = 30_000, pool_size: int = 10) -> Engine:
@@ -22,13 +26,33 @@ def make_engine(url: str, *, busy_timeout_ms: int = 30_000, pool_size: int = 10)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, parsed.database, busy_timeout_ms)
-    return create_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
-        connect_args={"connect_timeout": 10},
+    engine = create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, connect_args={"connect_timeout": 10}
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Hand out no connection the server has dropped: ping one that has been idle (a restart, a
+    proxy's idle timeout) before use, and replace it if the ping fails. SQLAlchemy's
+    ``pool_pre_ping`` pings on *every* checkout, a round trip that cost as much as the hot reads
+    themselves; a connection in steady use needs none, and one broken while busy fails its
+    statement, after which SQLAlchemy replaces every connection of the pool."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return  # new, or in steady use
+        try:
+            engine.dialect.do_ping(dbapi)  # the dialect's own ping (leaves no transaction open)
+        except Exception as exc:  # whatever the driver raises for a dead connection
+            raise DisconnectionError("the pooled connection is gone") from exc
 
 
 def _sqlite_engine(url: str, database: str | None, busy_timeout_ms: int) -> Engine:

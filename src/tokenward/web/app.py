@@ -87,8 +87,9 @@ def create_app(
                 await dispatcher.stop()
             if keeper is not None:
                 await keeper.stop()
-            # the outbound pool belongs to this event loop: close it with the loop's app
+            # the outbound pool and the hot reads' connections belong to this event loop
             await app.state.ctx.transport.aclose()
+            await app.state.ctx.db.aclose_loop()
             if owned:
                 rt.close()
 

@@ -13,6 +13,7 @@ from typing import Generic, Protocol, TypeVar
 from tokenward.services.ports.accounts import AccountRepo, SignInTokenRepo, UserRepo
 from tokenward.services.ports.clients import ApiClientRepo, ApiTokenRepo
 from tokenward.services.ports.connectors import (
+    AccountConnectorRead,
     AccountConnectorRepo,
     ApplicationConnectorRepo,
     CustomConnectorRepo,
@@ -43,8 +44,10 @@ __all__ = [
     "EventRepo",
     "IdempotencyRepo",
     "MetaRepo",
+    "NotPrefetched",
     "Outcome",
     "PartnerRepo",
+    "Prefetched",
     "PropertyRepo",
     "RevocationRepo",
     "SignInTokenRepo",
@@ -111,6 +114,20 @@ class Outcome(Generic[T]):
         return self.value  # type: ignore[return-value]  # None only when T admits it
 
 
+class NotPrefetched(Exception):  # a signal to the caller, not an error
+    """A read answered from a prefetched result needed something it does not hold."""
+
+
+@dataclass(frozen=True)
+class Prefetched:
+    """The hot read of account connector ``ac_id`` of account ``account_id``, made ahead."""
+
+    account_id: str
+    ac_id: int
+    properties: bool
+    found: AccountConnectorRead
+
+
 class Database(Protocol):
     """Opens transactions. ``write()`` serialises writers where the backend needs it.
     ``write_each`` runs several units of work in one transaction, each in a savepoint (group
@@ -124,3 +141,17 @@ class Database(Protocol):
 
     def write(self) -> AbstractContextManager[Tx]: ...
     def write_each(self, units: Sequence[Callable[[Tx], T]]) -> list[Outcome[T]]: ...
+
+    async def prefetch(self, account_id: str, ac_id: int, *, properties: bool) -> Prefetched | None:
+        """The hot read (``AccountConnectorRepo.read_for_account``) made on the event loop,
+        where the backend has a way to (PostgreSQL); None where it has not or could not."""
+        ...
+
+    def answering(self, prefetched: Prefetched) -> AbstractContextManager[None]:
+        """Within: ``read()`` gives a transaction whose ``read_for_account`` of exactly that
+        account connector answers ``prefetched``; anything else raises :class:`NotPrefetched`."""
+        ...
+
+    async def aclose_loop(self) -> None:
+        """Close what :meth:`prefetch` opened on the running event loop."""
+        ...

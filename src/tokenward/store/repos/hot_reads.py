@@ -10,6 +10,7 @@ same domain objects the Core repositories build.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +19,13 @@ from sqlalchemy import Connection
 from tokenward.domain.models import Account, AccountConnector, AuthState, Credential, Property
 from tokenward.services.ports.connectors import AccountConnectorRead
 
-__all__ = ["CUSTOM_CONNECTORS_VERSION", "custom_connectors_version", "read_account_connector"]
+__all__ = [
+    "CUSTOM_CONNECTORS_VERSION",
+    "account_connector_from_rows",
+    "account_connector_sql",
+    "custom_connectors_version",
+    "read_account_connector",
+]
 
 # What changes whenever a custom connector is added, replaced or deleted. The catalog view of a
 # process is cached under it (services.catalog.view); both the hot read below and
@@ -61,9 +68,11 @@ WHERE a.id = {p}
 """
 
 
-def _sql(conn: Connection, template: str) -> str:
-    return template.format(
-        p="?" if conn.dialect.paramstyle == "qmark" else "%s", version=CUSTOM_CONNECTORS_VERSION
+def account_connector_sql(paramstyle: str, *, properties: bool) -> str:
+    """The hot read's statement for a driver's ``paramstyle`` (``qmark`` or ``format``); its
+    parameters are ``(account connector id, account id)``."""
+    return (_ROW if properties else _ROW_CREDENTIAL).format(
+        p="?" if paramstyle == "qmark" else "%s", version=CUSTOM_CONNECTORS_VERSION
     )
 
 
@@ -101,7 +110,7 @@ def _aware(value: Any) -> datetime:
     return found
 
 
-def _credential(ac_id: int, row: tuple[Any, ...]) -> Credential | None:
+def _credential(ac_id: int, row: Sequence[Any]) -> Credential | None:
     state, version, sealed, masked, expires, refresh_expires, refreshed, code, message = row
     if state is None:
         return None
@@ -126,10 +135,16 @@ def read_account_connector(
     ``properties=False``: without the properties and the reveal setting (read as False)."""
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(_sql(conn, _ROW if properties else _ROW_CREDENTIAL), (ac_id, account_id))
+        sql = account_connector_sql(conn.dialect.paramstyle, properties=properties)
+        cursor.execute(sql, (ac_id, account_id))
         rows = cursor.fetchall()
     finally:
         cursor.close()
+    return account_connector_from_rows(ac_id, rows)
+
+
+def account_connector_from_rows(ac_id: int, rows: Sequence[Sequence[Any]]) -> AccountConnectorRead:
+    """The domain objects of the hot read's rows (any driver)."""
     if not rows:
         return AccountConnectorRead(None, None, reveal=False)
     row = rows[0]

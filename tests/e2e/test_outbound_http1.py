@@ -560,6 +560,18 @@ async def test_header_injection_is_refused_before_any_connection(
     assert server.accepted == 0
 
 
+@pytest.mark.parametrize("method", ["GET /x HTTP/1.1\r\nX-Injected: 1\r\n", "GE T", ""])
+async def test_a_malformed_method_is_refused_before_any_connection(
+    serve: Serve, transport: Transport, method: str
+) -> None:
+    """A request method that is no token (a space, a line break, nothing) → invalid_request."""
+    server = await serve()
+    error = await refused(transport, HttpRequest(method, server.url(), {}))
+    assert (error.kind, error.sent) == ("invalid_request", False)
+    await asyncio.sleep(0.05)
+    assert server.accepted == 0
+
+
 # -- lost answers (R-07) ---------------------------------------------------------------------------
 
 

@@ -102,6 +102,8 @@ def request_head(
     close: bool,
 ) -> bytes:
     """The request line and headers of one request (``target``: path and query)."""
+    if not _TOKEN.fullmatch(method):
+        raise TransportError("invalid_request", "the request method is malformed", sent=False)
     if _UNSAFE_TARGET.search(target):
         target = quote(target, safe=_TARGET_SAFE)
     lines = [f"{method} {target} HTTP/1.1", f"Host: {origin.host_header}"]

@@ -118,12 +118,19 @@ def _entry(row: Any) -> AuditEntry:
     )
 
 
+_AUDIT_COPY = (
+    "COPY audit_log (at_utc, actor, action, account_id, account_connector_id, detail) FROM STDIN"
+)
+
+
 class SqlAuditRepo:
     def __init__(self, conn: Connection) -> None:
         self._c = conn
 
     def add(self, entries: list[AuditEntry]) -> None:
-        if entries:
+        if entries and self._c.dialect.driver == "psycopg":
+            self._copy(entries)
+        elif entries:
             self._c.execute(
                 insert(audit_log),
                 [
@@ -138,6 +145,28 @@ class SqlAuditRepo:
                     for e in entries
                 ],
             )
+
+    def _copy(self, entries: list[AuditEntry]) -> None:
+        """PostgreSQL: a batch of the hot paths' entries in one ``COPY`` (psycopg formats the
+        rows in C), at a fraction of the CPU of an ``executemany`` through SQLAlchemy."""
+        cursor = self._c.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy(_AUDIT_COPY) as copy:
+                for e in entries:
+                    if e.at_utc.tzinfo is None:  # as UTCDateTime refuses it
+                        raise ValueError("naive datetime written to the database")
+                    copy.write_row(
+                        (
+                            e.at_utc,
+                            e.actor,
+                            e.action,
+                            e.account_id,
+                            e.account_connector_id,
+                            e.detail,
+                        )
+                    )
+        finally:
+            cursor.close()
 
     def list(self, limit: int = 100, offset: int = 0) -> list[AuditEntry]:
         query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit).offset(offset)

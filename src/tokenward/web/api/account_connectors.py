@@ -3,6 +3,8 @@ de-authenticate. Account-level: ``X-Cyclr-Account`` is required."""
 
 from __future__ import annotations
 
+import functools
+
 from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import Response
 
@@ -10,6 +12,7 @@ from tokenward.domain.paging import PageRequest
 from tokenward.services import account_connectors as svc
 from tokenward.services import credentials
 from tokenward.services.context import Principal
+from tokenward.services.read_ahead import read_step
 from tokenward.web.api import ac_present as present
 from tokenward.web.api.ac_schemas import AccountConnectorIn, AccountConnectorOut, as_id
 from tokenward.web.api.schemas import MessageOut
@@ -22,7 +25,6 @@ from tokenward.web.deps import (
     paging,
     principal,
     run,
-    run_read,
 )
 from tokenward.web.fast_routes import fast_path
 from tokenward.web.responses import body_doc, errors, ok
@@ -94,15 +96,17 @@ async def get_account_connector(
 async def _get(
     request: Request, caller: Principal, account: str | None, account_connector_id: str
 ) -> Response:
-    # The partner API's hottest call: a fast route (web/fast_routes.py) and an inline read on
-    # SQLite (see run_read); docs/benchmarks.md has the numbers.
-    view = await run_read(
-        request,
-        svc.get_account_connector,
-        context(request),
-        caller,
-        account,
-        as_id(account_connector_id),
+    # The partner API's hottest call: a fast route (web/fast_routes.py), an inline read on
+    # SQLite and a read made ahead on the event loop on PostgreSQL (services/read_ahead.py);
+    # docs/benchmarks.md has the numbers.
+    ctx, ac_id = context(request), as_id(account_connector_id)
+    view = await read_step(
+        ctx,
+        functools.partial(svc.get_account_connector, ctx, caller, account, ac_id),
+        inline=request.app.state.inline_reads,
+        account_header=account,
+        ac_id=ac_id,
+        properties=True,
     )
     return ok(present.account_connector(view))
 

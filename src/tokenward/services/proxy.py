@@ -168,7 +168,8 @@ def response_headers(headers: Mapping[str, str]) -> dict[str, str]:
         if k.lower() == "connection"
         for t in v.split(",")
     }
-    return {k: v for k, v in headers.items() if k.lower() not in _NOT_RETURNED | named}
+    dropped = _NOT_RETURNED | named if named else _NOT_RETURNED
+    return {k: v for k, v in headers.items() if k.lower() not in dropped}
 
 
 def _prepare(

@@ -42,7 +42,9 @@ def _prepare(
     body: Any,
     query: Mapping[str, str] | None,
 ) -> tuple[Target, Outbound, str, int, str]:
-    with ctx.db.read() as tx:
+    # one statement (read_item); what may follow (a changed catalog, an OAuth 1.0a consumer)
+    # is independent of it, so the read needs no snapshot
+    with ctx.db.read(snapshot=False) as tx:
         target, setup = resolve_target(ctx, tx, principal, account_header, ac_id)
     method = setup.connector.method(method_ref.strip())
     if method is None:

@@ -179,7 +179,9 @@ def _prepare(
     ac_id: int,
     request: ProxyRequest,
 ) -> tuple[Target, Outbound]:
-    with ctx.db.read() as tx:
+    # one statement (read_item); what may follow (a changed catalog, an OAuth 1.0a consumer)
+    # is independent of it, so the read needs no snapshot
+    with ctx.db.read(snapshot=False) as tx:
         target, setup = resolve_target(ctx, tx, principal, account_header, ac_id)
     url = _url(target.base_url, request.path, request.query)
     problem = destination_problem(url, target.base_url, allow_insecure_http=ctx.allow_insecure_http)

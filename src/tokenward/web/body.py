@@ -12,14 +12,24 @@ from tokenward.domain.lenient_json import LenientJSONError, loads
 from tokenward.domain.text import unstorable
 from tokenward.errors import InvalidRequest
 
-__all__ = ["bind", "read_body", "read_model"]
+__all__ = ["bind", "body_bytes", "read_body", "read_model"]
 
 M = TypeVar("M", bound=BaseModel)
 
 
+async def body_bytes(request: Request) -> bytes:
+    """The request's body. A request that declares neither ``Content-Length`` nor
+    ``Transfer-Encoding`` has none (RFC 9112 §6.3), and a GET's empty body is not waited for
+    through every middleware's ``receive``."""
+    raw = request.scope["headers"]
+    if not any(name in (b"content-length", b"transfer-encoding") for name, _ in raw):
+        return b""
+    return await request.body()
+
+
 async def read_body(request: Request) -> Any:
     """The parsed body, or None when there is none (Cyclr clients post empty bodies)."""
-    raw = await request.body()
+    raw = await body_bytes(request)
     if not raw.strip():
         return None
     try:

@@ -10,6 +10,7 @@ same domain objects the Core repositories build.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -68,6 +69,7 @@ WHERE a.id = {p}
 """
 
 
+@functools.cache
 def account_connector_sql(paramstyle: str, *, properties: bool) -> str:
     """The hot read's statement for a driver's ``paramstyle`` (``qmark`` or ``format``); its
     parameters are ``(account connector id, account id)``."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import sqlite3
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
@@ -123,6 +124,18 @@ _AUDIT_COPY = (
 )
 
 
+_AUDIT_INSERT = (
+    "INSERT INTO audit_log (at_utc, actor, action, account_id, account_connector_id, detail)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+def _sqlite_time(at: datetime) -> str:
+    if at.tzinfo is None:  # as UTCDateTime refuses it
+        raise ValueError("naive datetime written to the database")
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
 class SqlAuditRepo:
     def __init__(self, conn: Connection) -> None:
         self._c = conn
@@ -130,6 +143,8 @@ class SqlAuditRepo:
     def add(self, entries: list[AuditEntry]) -> None:
         if entries and self._c.dialect.driver == "psycopg":
             self._copy(entries)
+        elif entries and self._c.dialect.name == "sqlite":
+            self._sqlite_many(entries)
         elif entries:
             self._c.execute(
                 insert(audit_log),
@@ -167,6 +182,24 @@ class SqlAuditRepo:
                     )
         finally:
             cursor.close()
+
+    def _sqlite_many(self, entries: list[AuditEntry]) -> None:
+        """SQLite: the batch through the driver's own ``executemany``, the time written as
+        ``UTCDateTime`` writes it (naive UTC, SQLAlchemy's SQLite text format)."""
+        rows = [
+            (
+                _sqlite_time(e.at_utc),
+                e.actor,
+                e.action,
+                e.account_id,
+                e.account_connector_id,
+                e.detail,
+            )
+            for e in entries
+        ]
+        driver = self._c.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        driver.executemany(_AUDIT_INSERT, rows)
 
     def list(self, limit: int = 100, offset: int = 0) -> list[AuditEntry]:
         query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit).offset(offset)

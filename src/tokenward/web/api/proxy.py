@@ -13,6 +13,7 @@ from tokenward.services import proxy as svc
 from tokenward.services.context import Principal
 from tokenward.web.api.ac_schemas import as_id
 from tokenward.web.api.methods import upstream_doc, upstream_response
+from tokenward.web.body import body_bytes
 from tokenward.web.deps import account_header, context, fast_inputs, principal
 from tokenward.web.fast_routes import fast_path
 
@@ -77,7 +78,7 @@ async def _forward(
         path=_raw_path(request),
         query=request.scope.get("query_string", b"").decode("latin-1"),
         headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
-        body=await request.body(),
+        body=await body_bytes(request),
     )
     answer = await svc.proxy_call(
         context(request),

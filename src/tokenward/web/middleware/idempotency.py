@@ -38,13 +38,12 @@ class IdempotencyMiddleware:
         self.ctx = ctx
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        key = header_value(scope, b"idempotency-key")
-        if (
-            scope["type"] != "http"
-            or scope["method"] != "POST"
-            or key is None
-            or not scope["path"].startswith("/v1.0/")
-        ):
+        key = (
+            header_value(scope, b"idempotency-key")
+            if scope["type"] == "http" and scope["method"] == "POST"
+            else None
+        )
+        if key is None or not scope["path"].startswith("/v1.0/"):
             await self.app(scope, receive, send)
             return
         ctx = self.ctx()

@@ -15,13 +15,14 @@ import gzip
 import ssl
 import time
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address
 from pathlib import Path
-from socket import socket
-from typing import Protocol
+from socket import AF_INET, SOCK_STREAM, socket
+from typing import Any, Protocol
 
 import pytest
 from cryptography import x509
@@ -32,7 +33,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from tokenward import __version__
 from tokenward.errors import TransportError
 from tokenward.oauth.requests import HttpRequest
-from tokenward.outbound.http1 import MAX_HEADER_BYTES
+from tokenward.outbound.http1 import MAX_HEADER_BYTES, interleave
 from tokenward.outbound.transport import Headers, Transport
 
 LIMIT = 4096
@@ -912,3 +913,89 @@ async def test_t07_a_certificate_for_another_name_is_a_connect_failure(
         await trusting.aclose()
     assert (error.kind, error.sent) == ("connect", False)
     assert server.seen == []
+
+
+# -- several addresses: RFC 8305 (happy eyeballs) ----------------------------------------------
+
+
+class Addresses(Transport):
+    """A transport whose names resolve to the given loopback addresses, in that order."""
+
+    def __init__(self, addresses: list[str], **options: Any) -> None:
+        super().__init__(allow_insecure_http=True, **options)
+        self.addresses = addresses
+
+    async def _resolve(self, host: str, port: int) -> list[str]:
+        return self.addresses
+
+
+@contextmanager
+def silent(address: str, port: int) -> Iterator[None]:
+    """``address:port`` accepts one connection and then never answers a connect again (its
+    accept queue is full), like an address whose route drops packets."""
+    listener = socket(AF_INET, SOCK_STREAM)
+    filler = socket(AF_INET, SOCK_STREAM)
+    try:
+        listener.bind((address, port))
+        listener.listen(0)
+        filler.connect((address, port))
+        yield
+    finally:
+        filler.close()
+        listener.close()
+
+
+def test_addresses_alternate_between_families() -> None:
+    """RFC 8305 §4: families alternate, the first answer's family first."""
+    found = interleave(["::1", "::2", "::3", "10.0.0.1", "10.0.0.2"])
+    assert found == ["::1", "10.0.0.1", "::2", "10.0.0.2", "::3"]
+    assert interleave(["10.0.0.1", "::1"]) == ["10.0.0.1", "::1"]
+    assert interleave([]) == []
+
+
+async def test_t07_an_address_that_never_answers_costs_only_the_stagger(serve: Serve) -> None:
+    """The first address drops connection attempts; the second is tried a quarter of a second
+    later and answers, long before the 5 s connect timeout. The silent attempt is abandoned."""
+    server = await serve()
+    transport = Addresses(["127.0.0.2", "127.0.0.1"], connect_timeout=5)
+    try:
+        with silent("127.0.0.2", server.port):
+            started = time.monotonic()
+            answer = await transport.send(request(server.url(host="localhost")), timeout=10)
+            elapsed = time.monotonic() - started
+    finally:
+        await transport.aclose()
+    assert answer.body == b"ok"
+    assert elapsed < 1.5
+    assert server.accepted == 1
+
+
+async def test_a_refused_address_falls_through_to_the_next(serve: Serve) -> None:
+    """An address that refuses at once does not fail the request while another answers."""
+    server = await serve()
+    transport = Addresses(["127.0.0.3", "127.0.0.1"])
+    try:
+        answer = await transport.send(request(server.url(host="localhost")), timeout=5)
+    finally:
+        await transport.aclose()
+    assert answer.body == b"ok"
+
+
+async def test_t07_when_no_address_answers_the_failure_is_unsent(serve: Serve) -> None:
+    """Every address refusing → connect; every address silent → timeout at the connect
+    timeout; either way sent=False, so even a token request may be tried again."""
+    server = await serve()
+    refusing = Addresses(["127.0.0.3", "127.0.0.4"])
+    silent_only = Addresses(["127.0.0.2"], connect_timeout=0.5)
+    try:
+        error = await refused(refusing, request(server.url(host="localhost")))
+        assert (error.kind, error.sent) == ("connect", False)
+        with silent("127.0.0.2", server.port):
+            started = time.monotonic()
+            error = await refused(silent_only, request(server.url(host="localhost")))
+            assert time.monotonic() - started < 2
+        assert (error.kind, error.sent) == ("timeout", False)
+    finally:
+        await refusing.aclose()
+        await silent_only.aclose()
+    assert server.accepted == 0

@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
+import itertools
 import re
 import ssl
 import zlib
+from asyncio import staggered
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import cast
@@ -39,12 +42,14 @@ from tokenward import __version__
 from tokenward.errors import TransportError
 
 __all__ = [
+    "HAPPY_EYEBALLS_DELAY",
     "MAX_HEADER_BYTES",
     "Answer",
     "Http1Pool",
     "Origin",
     "Resolver",
     "decode_body",
+    "interleave",
     "request_head",
 ]
 
@@ -52,6 +57,8 @@ __all__ = [
 MAX_HEADER_BYTES = 64 * 1024
 #: Idle connections kept per origin; more are closed when released.
 MAX_IDLE_PER_ORIGIN = 32
+#: Seconds before the next address is tried while a connection attempt is pending (RFC 8305).
+HAPPY_EYEBALLS_DELAY = 0.25
 
 #: Checked addresses to connect to for (host, port); raises TransportError to refuse.
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -129,6 +136,14 @@ def request_head(
         lines.append("Connection: close")
     lines.append("\r\n")
     return "\r\n".join(lines).encode()
+
+
+def interleave(addresses: list[str]) -> list[str]:
+    """``addresses`` with their families alternating, the first address's family first
+    (RFC 8305 §4): an unreachable family is never tried twice in a row."""
+    first = [a for a in addresses if (":" in a) == (":" in addresses[0])] if addresses else []
+    other = [a for a in addresses if a not in first]
+    return [a for pair in itertools.zip_longest(first, other) for a in pair if a is not None]
 
 
 def decode_body(headers: list[tuple[bytes, bytes]], body: bytes, limit: int, host: str) -> bytes:
@@ -481,22 +496,38 @@ class Http1Pool:
             self._sweep = self._loop.call_later(self._keepalive, self._sweep_idle)
 
     async def _connect(self, origin: Origin, deadline: float) -> _Connection:
-        addresses = await self._resolve(origin.host, origin.port)
-        failure: TransportError | None = None
-        for address in addresses:
+        """A new connection to one of the origin's checked addresses. They are tried as RFC 8305
+        says (families interleaved, the next attempt started after :data:`HAPPY_EYEBALLS_DELAY`
+        while earlier ones are still pending), so an address that never answers (a broken IPv6
+        route) costs a quarter of a second, not the connect timeout."""
+        addresses = interleave(await self._resolve(origin.host, origin.port))
+        opened: list[_Connection] = []
+
+        async def attempt(address: str) -> _Connection:
             conn = _Connection(self._loop, origin)
-            wait = min(self._connect_timeout, deadline - self._loop.time())
-            try:
-                await asyncio.wait_for(self._open(conn, address), timeout=max(wait, 0.001))
-            except TimeoutError:
-                failure = TransportError(
-                    "timeout", f"{origin.host} did not answer in time", sent=False
+            opened.append(conn)
+            await self._open(conn, address)
+            return conn
+
+        wait = max(min(self._connect_timeout, deadline - self._loop.time()), 0.001)
+        winner: _Connection | None = None
+        try:
+            async with asyncio.timeout(wait):
+                winner, _, _ = await staggered.staggered_race(
+                    [functools.partial(attempt, address) for address in addresses],
+                    HAPPY_EYEBALLS_DELAY,
                 )
-            except OSError:  # refused, unreachable, TLS handshake or certificate failure
-                failure = _unreachable(origin)
-            else:
-                return conn
-        raise failure or _unreachable(origin)
+        except TimeoutError:
+            raise TransportError(
+                "timeout", f"{origin.host} did not answer in time", sent=False
+            ) from None
+        finally:
+            for conn in opened:  # a loser that connected all the same is not kept
+                if conn is not winner:
+                    conn.close()
+        if winner is None:  # every address refused: refused, unreachable, TLS failure
+            raise _unreachable(origin)
+        return winner
 
     async def _open(self, conn: _Connection, address: str) -> None:
         origin = conn.origin

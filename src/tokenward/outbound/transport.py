@@ -32,7 +32,8 @@ from tokenward.errors import TransportError
 from tokenward.oauth.requests import HttpRequest
 from tokenward.oauth.responses import MAX_BODY_BYTES
 from tokenward.outbound.destinations import check_address, check_url, literal_address
-from tokenward.outbound.http1 import Answer, Http1Pool, Origin, decode_body, request_head
+from tokenward.outbound.http1 import Http1Pool
+from tokenward.outbound.http1_messages import Answer, Origin, decode_body, request_head
 
 __all__ = ["Headers", "HttpResponse", "Transport"]
 

@@ -381,12 +381,6 @@ def test_library_bad_input_shows_an_error_and_changes_nothing(
 
 
 @pytest.fixture
-def provider() -> Iterator[ProviderDouble]:
-    with ProviderDouble() as double:
-        yield double
-
-
-@pytest.fixture
 def connected(
     console: TestClient,
     runtime: Runtime,

@@ -601,12 +601,6 @@ def test_connect_actions_need_the_session_and_its_csrf_token(
 
 
 @pytest.fixture
-def provider() -> Iterator[ProviderDouble]:
-    with ProviderDouble() as double:
-        yield double
-
-
-@pytest.fixture
 def api(client: TestClient, runtime: Runtime) -> Iterator[TestClient]:
     yield client
     close_transport(client, runtime)

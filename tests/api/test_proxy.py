@@ -32,12 +32,6 @@ MARK = "x-tokenward-upstream"
 
 
 @pytest.fixture
-def provider() -> Iterator[ProviderDouble]:
-    with ProviderDouble() as double:
-        yield double
-
-
-@pytest.fixture
 def api(client: TestClient, runtime: Runtime) -> Iterator[TestClient]:
     yield client
     close_transport(client, runtime)

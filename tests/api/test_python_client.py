@@ -35,12 +35,6 @@ ACCOUNT = "acme"
 
 
 @pytest.fixture
-def provider() -> Iterator[ProviderDouble]:
-    with ProviderDouble() as double:
-        yield double
-
-
-@pytest.fixture
 def sent(client: TestClient, runtime: Runtime) -> Iterator[list[str]]:
     """The paths of every request the test client sends (an httpx event hook)."""
     paths: list[str] = []

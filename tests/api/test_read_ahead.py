@@ -23,12 +23,6 @@ on_postgres = pytest.mark.parametrize("database_url", ["postgres"], indirect=Tru
 
 
 @pytest.fixture
-def provider() -> Iterator[ProviderDouble]:
-    with ProviderDouble() as double:
-        yield double
-
-
-@pytest.fixture
 def connected(
     client: TestClient,
     runtime: Runtime,

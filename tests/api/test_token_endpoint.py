@@ -26,12 +26,6 @@ from tokenward.testing import ProviderDouble
 
 
 @pytest.fixture
-def provider() -> Iterator[ProviderDouble]:
-    with ProviderDouble() as double:
-        yield double
-
-
-@pytest.fixture
 def api(client: TestClient, runtime: Runtime) -> Iterator[TestClient]:
     yield client
     close_transport(client, runtime)
